@@ -1,0 +1,12 @@
+"""Sub-commands of `gemtui`; each module offers `add_parser(subparsers)` and `run(args) -> int`."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+COMMAND_MODULES = ("ask", "quota", "auth", "emulator")
+
+
+def load_command(name: str) -> ModuleType:
+    return importlib.import_module(f"gemtui.commands.{name}")
