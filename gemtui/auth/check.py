@@ -1,0 +1,71 @@
+"""`auth test`: one cheap call (a model lookup, no generate quota) that proves key and endpoint work.
+
+The client factory and the error classifier are passed in by the caller (gemini/ sits above auth/
+in the layering), so this module never imports the SDK.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gemtui.auth.resolve import ResolvedProfile
+from gemtui.errors import one_line, scrub
+from gemtui.exitcodes import EXIT_ERROR, EXIT_OK
+
+CHECK_MODEL = "gemini-2.5-flash"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    message: str          # one line, key and endpoint path masked
+    exit_code: int
+    kind: str | None = None  # the classifier's failure kind when not ok
+
+
+def check_profile(
+    profile: ResolvedProfile,
+    *,
+    make_client: Callable[..., Any],
+    classify: Callable[..., Any],
+    model: str = CHECK_MODEL,
+) -> CheckResult:
+    """Look up `model` as `profile`; say what answered, or the classified failure in one line."""
+    who = f"profile {profile.name!r} ({profile.source}, key {profile.masked_key}, {profile.masked_endpoint})"
+    secrets = profile.secrets
+    client = None
+    try:
+        client = make_client(
+            api_key=profile.api_key, base_url=profile.endpoint, api_version=profile.api_version
+        )
+        info = client.models.get(model=model)
+    except Exception as exc:
+        try:
+            failure = classify(exc, secrets=secrets)
+            message, code, kind = str(failure.message), int(failure.exit_code), str(failure.kind)
+        except Exception:  # a classifier bug must not turn into a traceback either
+            message, code, kind = one_line(exc, secrets), EXIT_ERROR, "unknown"
+        return CheckResult(False, scrub(f"{who}: {message}", secrets), code, kind)
+    finally:
+        _close(client)
+    details = []
+    display = getattr(info, "display_name", None)
+    if display:
+        details.append(str(display))
+    limit = getattr(info, "input_token_limit", None)
+    if limit:
+        details.append(f"input limit {limit:,} tokens")
+    extra = f" ({', '.join(details)})" if details else ""
+    version = f", API {profile.api_version}" if profile.api_version else ""
+    message = f"ok: {who}{version}: the key was accepted and {model} is available{extra}"
+    return CheckResult(True, scrub(message, secrets), EXIT_OK)
+
+
+def _close(client: Any) -> None:
+    close = getattr(client, "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
