@@ -1,0 +1,58 @@
+"""Everything a request needs, built once from a profile: the engine, the SDK client, the project."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gemtui.config import Config
+from gemtui.gemini.client import make_client
+from gemtui.quota.clock import Clock
+from gemtui.quota.engine import QuotaEngine
+from gemtui.quota.limits import LimitTable
+
+
+@dataclass
+class Runtime:
+    profile_name: str
+    project: str
+    tier: str
+    api_key: str = field(repr=False)
+    endpoint: str | None
+    api_version: str | None
+    engine: QuotaEngine
+    config: Config
+    _client: Any = field(default=None, repr=False)
+
+    @property
+    def client(self) -> Any:
+        """The SDK client, built on first use so start-up never waits for google.genai."""
+        if self._client is None:
+            self._client = make_client(self.api_key, self.endpoint, self.api_version)
+        return self._client
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.api_key, self.endpoint) if s)
+
+
+def build_runtime(
+    *,
+    profile_name: str,
+    project: str,
+    tier: str,
+    api_key: str,
+    endpoint: str | None,
+    api_version: str | None,
+    config: Config,
+    clock: Clock | None = None,
+    ledger_path: Path | None = None,
+) -> Runtime:
+    engine = QuotaEngine(
+        clock=clock,
+        table=LimitTable(overrides=config.limit_overrides),
+        tier=tier,
+        ledger_path=ledger_path,
+    )
+    return Runtime(profile_name, project, tier, api_key, endpoint, api_version, engine, config)

@@ -1,0 +1,217 @@
+"""Sending one request to completion: route, wait when the engine says so, stream, learn, retry.
+
+It yields events rather than printing, so the headless `ask`, the batch runner and the TUI all show
+the same truth. The engine decides every wait; the SDK is never asked to retry on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gemtui.chat.router import Decision, Policy, decide
+from gemtui.gemini.client import StreamChunk, Turn, Usage, stream_answer
+from gemtui.gemini.errors import Failure, classify
+from gemtui.quota.engine import QuotaEngine, RequestCost
+
+MAX_TRANSIENT_ATTEMPTS = 5
+
+
+@dataclass
+class Request:
+    """What the user asked: history + the new prompt, and how to route it."""
+
+    turns: list[Turn]
+    system: str | None = None
+    preference: str = "auto"
+    policy: Policy = "switch"
+    threshold_s: float = 20.0
+    max_output_tokens: int | None = None
+    cost_for: Callable[[str], RequestCost] | None = None
+    forced_route: str | None = None
+
+
+# ---- events -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Waiting:
+    model: str
+    until: float
+    reason: str
+    dimension: str | None = None
+
+
+@dataclass
+class AskUser:
+    """Policy `ask`: the preferred model must wait; the caller chooses (switch / wait / cancel)."""
+
+    preferred: str
+    alternative: str
+    until: float
+    reason: str
+
+
+@dataclass
+class Routed:
+    model: str
+    preferred: str
+    note: str = ""
+
+    @property
+    def switched(self) -> bool:
+        return self.model != self.preferred
+
+
+@dataclass
+class Delta:
+    text: str
+    usage: Usage | None = None
+
+
+@dataclass
+class Retrying:
+    model: str
+    until: float
+    reason: str
+
+
+@dataclass
+class Finished:
+    model: str
+    text: str
+    usage: Usage | None
+    latency_s: float
+    finish_reason: str | None
+    switched_from: str | None = None
+    images: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class Failed:
+    failure: Failure
+    model: str | None
+    partial: str = ""
+    refused_before_sending: bool = False
+
+
+Event = Waiting | AskUser | Routed | Delta | Retrying | Finished | Failed
+
+
+def estimate_cost(turns: list[Turn], system: str | None) -> RequestCost:
+    chars = sum(len(t.text) for t in turns) + len(system or "")
+    # Errs high (English averages ~4 chars a token); the context layer supplies calibrated costs.
+    return RequestCost(input_tokens=max(1, chars // 3 + 4 * len(turns)))
+
+
+async def send(
+    request: Request,
+    *,
+    engine: QuotaEngine,
+    client: Any,
+    project: str,
+    secrets: tuple[str, ...] = (),
+    first_decision: Decision | None = None,
+) -> AsyncIterator[Event]:
+    """Drive one request to a Finished or Failed event.
+
+    `first_decision`: a routing decision the caller already made (and reserved) for this request.
+    """
+    clock = engine.clock
+    cost_for = request.cost_for or (lambda _model: estimate_cost(request.turns, request.system))
+    transient_attempts = 0
+    forced_route = request.forced_route
+    while True:
+        decision: Decision = first_decision or decide(
+            engine,
+            project,
+            request.preference,
+            cost_for,
+            policy=request.policy,
+            threshold_s=request.threshold_s,
+            forced_route=forced_route,
+        )
+        first_decision = None
+        if decision.kind == "refuse":
+            reasons = "; ".join(a.reason for a in decision.refusals) or decision.reason
+            yield Failed(Failure("rate_limited", f"cannot send: {reasons}"), None, refused_before_sending=True)
+            return
+        if decision.kind == "ask":
+            yield AskUser(decision.preferred, decision.alternative or "", decision.admission.eta, decision.reason)
+            return
+        if decision.kind == "wait":
+            yield Waiting(decision.model, decision.admission.eta, decision.reason, decision.admission.dimension)
+            await clock.sleep(max(0.0, decision.admission.eta - clock.now()))
+            continue
+
+        model = decision.model
+        reservation = decision.admission.reservation_id
+        note = ""
+        if decision.switched and decision.preferred_admission is not None:
+            note = f"{decision.preferred_admission.reason} → answered by {model}"
+        yield Routed(model, decision.preferred, note)
+
+        started = time.monotonic()
+        text_parts: list[str] = []
+        usage: Usage | None = None
+        finish: str | None = None
+        images: list[tuple[str, bytes]] = []
+        try:
+            async for chunk in stream_answer(
+                client, model, request.turns, system=request.system, max_output_tokens=request.max_output_tokens
+            ):
+                chunk: StreamChunk
+                usage = chunk.usage or usage
+                finish = chunk.finish_reason or finish
+                images.extend(chunk.images)
+                if chunk.text:
+                    text_parts.append(chunk.text)
+                    yield Delta(chunk.text, usage)
+        except Exception as exc:  # every failure becomes a typed outcome
+            failure = classify(exc, secrets=secrets, streaming_started=bool(text_parts))
+            partial = "".join(text_parts)
+            if text_parts or usage is not None:
+                # The server accepted the request: it counts against quota whatever happened later.
+                engine.commit(reservation, input_tokens=usage.input_tokens if usage else None)
+            else:
+                engine.release(reservation)  # refused or never delivered: the server did not count it
+            if failure.kind == "rate_limited" and failure.hit is not None:
+                verdict = engine.on_rate_limited(project, model, failure.hit, None)
+                if verdict.retry:
+                    yield Retrying(model, verdict.not_before, verdict.reason)
+                    await clock.sleep(max(0.0, verdict.not_before - clock.now()))
+                    continue
+                yield Failed(failure, model, partial)
+                return
+            if failure.transient and not partial:
+                transient_attempts += 1
+                verdict = engine.on_transient_failure(project, model, transient_attempts)
+                if verdict.retry and transient_attempts < MAX_TRANSIENT_ATTEMPTS:
+                    yield Retrying(model, verdict.not_before, f"{failure.message}; {verdict.reason}")
+                    await clock.sleep(max(0.0, verdict.not_before - clock.now()))
+                    continue
+            yield Failed(failure, model, partial)
+            return
+        except BaseException:
+            # Cancelled (Esc, Ctrl-C): keep the books honest before unwinding.
+            if text_parts or usage is not None:
+                engine.commit(reservation, input_tokens=usage.input_tokens if usage else None)
+            else:
+                engine.release(reservation)
+            raise
+
+        engine.commit(reservation, input_tokens=usage.input_tokens if usage else None)
+        engine.on_success(project, model)
+        yield Finished(
+            model=model,
+            text="".join(text_parts),
+            usage=usage,
+            latency_s=time.monotonic() - started,
+            finish_reason=finish,
+            switched_from=decision.preferred if decision.switched else None,
+            images=images,
+        )
+        return
+
