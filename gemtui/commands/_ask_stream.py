@@ -1,0 +1,81 @@
+"""Streaming one answer to stdout and telling waits, switches and failures on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from gemtui import exitcodes
+from gemtui.chat.runtime import Runtime
+from gemtui.chat.sender import (
+    AskUser,
+    Delta,
+    Failed,
+    Finished,
+    Request,
+    Retrying,
+    Routed,
+    Waiting,
+    send,
+)
+from gemtui.config import Config
+from gemtui.gemini.client import Turn
+from gemtui.timefmt import duration, local_time
+
+
+def build_request(args: argparse.Namespace, config: Config, turns: list[Turn]) -> Request:
+    threshold = args.wait_threshold if getattr(args, "wait_threshold", None) is not None else config.wait_threshold_s
+    return Request(
+        turns=turns,
+        system=getattr(args, "system", None),
+        preference=getattr(args, "model", None) or config.model,
+        policy=getattr(args, "on_limit", None) or ("wait" if config.on_limit == "wait" else "switch"),
+        threshold_s=threshold,
+        max_output_tokens=getattr(args, "max_output_tokens", None),
+    )
+
+
+def notice(event: object, now: float, err: TextIO) -> None:
+    """One stderr line for each event a person should know about."""
+    if isinstance(event, Waiting):
+        print(
+            f"gemtui: waiting {duration(event.until - now)} for {event.model} ({event.reason}; "
+            f"sends at {local_time(event.until)})",
+            file=err,
+            flush=True,
+        )
+    elif isinstance(event, Retrying):
+        print(f"gemtui: {event.reason}; retrying {event.model} in {duration(event.until - now)}", file=err, flush=True)
+    elif isinstance(event, Routed) and event.switched:
+        print(f"gemtui: {event.note or event.preferred + ' is busy'}", file=err, flush=True)
+
+
+async def ask_once(runtime: Runtime, prompt: str, args: argparse.Namespace, config: Config) -> int:
+    request = build_request(args, config, [Turn("user", prompt)])
+    out, err = sys.stdout, sys.stderr
+    wrote_text = False
+    async for event in send(request, engine=runtime.engine, client=runtime.client, project=runtime.project,
+                            secrets=runtime.secrets):
+        notice(event, runtime.engine.clock.now(), err)
+        if isinstance(event, Delta):
+            out.write(event.text)
+            out.flush()
+            wrote_text = True
+        elif isinstance(event, Finished):
+            if wrote_text and not event.text.endswith("\n"):
+                out.write("\n")
+            out.flush()
+            if event.finish_reason and event.finish_reason not in ("STOP", "MAX_TOKENS"):
+                print(f"gemtui: the answer stopped early ({event.finish_reason})", file=err)
+            return exitcodes.EXIT_OK
+        elif isinstance(event, Failed):
+            if event.partial:
+                out.write("\n")
+                out.flush()
+            print(f"gemtui: {event.failure.message}", file=err)
+            return event.failure.exit_code
+        elif isinstance(event, AskUser):  # headless never asks; the router only asks under policy "ask"
+            print(f"gemtui: {event.reason}", file=err)
+            return exitcodes.EXIT_QUOTA
+    return exitcodes.EXIT_ERROR
