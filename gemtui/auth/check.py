@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gemtui.auth.resolve import ResolvedProfile
-from gemtui.errors import one_line, scrub
+from gemtui.errors import one_line
 from gemtui.exitcodes import EXIT_ERROR, EXIT_OK
 
 CHECK_MODEL = "gemini-2.5-flash"
@@ -48,7 +48,7 @@ def check_profile(
             message, code, kind = str(failure.message), int(failure.exit_code), str(failure.kind)
         except Exception:  # a classifier bug must not turn into a traceback either
             message, code, kind = one_line(exc, secrets), EXIT_ERROR, "unknown"
-        return CheckResult(False, scrub(f"{who}: {message}", secrets), code, kind)
+        return CheckResult(False, profile.redact(f"{who}: {message}"), code, kind)
     finally:
         _close(client)
     details = []
@@ -61,7 +61,7 @@ def check_profile(
     extra = f" ({', '.join(details)})" if details else ""
     version = f", API {profile.api_version}" if profile.api_version else ""
     message = f"ok: {who}{version}: the key was accepted and {model} is available{extra}"
-    return CheckResult(True, scrub(message, secrets), EXIT_OK)
+    return CheckResult(True, profile.redact(message), EXIT_OK)
 
 
 def _close(client: Any) -> None:

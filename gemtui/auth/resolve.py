@@ -17,7 +17,7 @@ from gemtui.auth.errors import AuthError, ProfileError
 from gemtui.auth.profiles import ENV_PROFILE, Profile, active_profile_name, find_profile
 from gemtui.auth.secrets import SecretStore, open_store
 from gemtui.config import Config, load_config
-from gemtui.errors import mask
+from gemtui.errors import mask, scrub
 
 Source = Literal["flag", "active", "env", "backup"]
 
@@ -49,8 +49,18 @@ class ResolvedProfile:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """What `gemtui.errors.scrub` must hide in any text derived from a call made as this profile."""
-        return tuple(s for s in (self.api_key, self.endpoint) if s)
+        """What `gemtui.errors.scrub` must hide in text derived from a call made as this profile.
+
+        The endpoint counts only when its path or query could carry a token.
+        """
+        hidden = self.endpoint if self.endpoint and self.masked_endpoint != self.endpoint else None
+        return tuple(s for s in (self.api_key, hidden) if s)
+
+    def redact(self, text: str) -> str:
+        """`text` with the endpoint shown as scheme://host/… and the key masked."""
+        if self.endpoint and self.masked_endpoint != self.endpoint:
+            text = text.replace(self.endpoint, self.masked_endpoint)
+        return scrub(text, self.secrets)
 
     def __repr__(self) -> str:
         return (

@@ -28,13 +28,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add = actions.add_parser(
         "add",
         help="store a profile (the key is read from a hidden prompt or stdin, never from arguments)",
-        description="Create or replace a profile. The key is read from a hidden prompt, or one line of stdin.",
+        description="Create or replace a profile. The key comes from a hidden prompt, or one line of stdin.",
     )
     add.add_argument("name", help="profile name (letters, digits, '.', '_', '-')")
     add.add_argument("--endpoint", metavar="URL", help="relay base URL (default: the official API)")
     add.add_argument("--tier", choices=TIER_CHOICES, default="free", help="billing tier of the key's project")
     add.add_argument("--project", metavar="LABEL", help="quota ledger label; same label = shared quota")
-    add.add_argument("--api-version", metavar="V", help="API version path, e.g. v1beta (relays often need it)")
+    add.add_argument("--api-version", metavar="V", help="API version path, e.g. v1beta")
     add.add_argument("--backup", metavar="NAME", help="fail over to this profile when quota cannot admit")
     add.add_argument(
         "--allow-insecure-http", action="store_true",
@@ -159,7 +159,8 @@ def _add(args: argparse.Namespace, secrets: list[str]) -> int:
         f"project {result.profile.project!r} (stored in the {store.describe()})"
     )
     if result.profile.backup:
-        print(f"failover: when its quota cannot admit a request, {args.name!r} sends as {result.profile.backup!r}")
+        print(f"failover: when its quota cannot admit a request, {args.name!r} sends as "
+              f"{result.profile.backup!r}")
     if result.activated:
         print(f"{args.name!r} is now the active profile")
     return exitcodes.EXIT_OK
@@ -194,7 +195,8 @@ def _list(args: argparse.Namespace, secrets: list[str]) -> int:
         print(f"gemtui: {note}", file=sys.stderr)
     for v in views:
         if v.key_state == "missing":
-            print(f"gemtui: profile {v.name!r} has no key stored; run `gemtui auth add {v.name}`", file=sys.stderr)
+            print(f"gemtui: profile {v.name!r} has no key stored; run `gemtui auth add {v.name}`",
+                  file=sys.stderr)
     return exitcodes.EXIT_OK
 
 
@@ -206,7 +208,8 @@ def _use(args: argparse.Namespace, secrets: list[str]) -> int:
     if profile is None:
         print("no profile is active now: requests use GEMINI_API_KEY / GOOGLE_API_KEY")
     else:
-        print(f"{profile.name!r} is now the active profile (tier {profile.tier}, project {profile.project!r})")
+        print(f"{profile.name!r} is now the active profile (tier {profile.tier}, "
+              f"project {profile.project!r})")
     return exitcodes.EXIT_OK
 
 
@@ -220,7 +223,8 @@ def _remove(args: argparse.Namespace, secrets: list[str]) -> int:
     if result.warning:
         print(f"gemtui: warning: {result.warning}", file=sys.stderr)
     if result.was_active:
-        print("no profile is active now: requests use GEMINI_API_KEY / GOOGLE_API_KEY until `gemtui auth use NAME`")
+        print("no profile is active now: requests use GEMINI_API_KEY / GOOGLE_API_KEY "
+              "until `gemtui auth use NAME`")
     return exitcodes.EXIT_OK if not result.warning else exitcodes.EXIT_AUTH
 
 
@@ -261,9 +265,13 @@ def _test(args: argparse.Namespace, secrets: list[str]) -> int:
     from gemtui.gemini.errors import classify
 
     result = check_profile(profile, make_client=make_client, classify=classify)
-    print(result.message if result.ok else f"gemtui: {result.message}", file=sys.stdout if result.ok else sys.stderr)
-    if result.ok and profile.backup:
-        print(f"failover: {profile.name!r} falls back to {profile.backup!r} when its quota cannot admit a request")
+    if not result.ok:
+        print(f"gemtui: {result.message}", file=sys.stderr)
+        return result.exit_code
+    print(result.message)
+    if profile.backup:
+        print(f"failover: {profile.name!r} falls back to {profile.backup!r} when its quota cannot admit "
+              "a request")
     return result.exit_code
 
 
