@@ -1,0 +1,62 @@
+"""Invisible usage: a 429 while our own count was below the limit means other clients share the quota.
+
+The engine then lowers the effective limit to what we had in the window (counting the refused request, so
+its retry fits once the server's delay is over) and lets it climb back one step per
+clean window (a full window with no further 429 for that dimension). Recovery is a pure function of time
+since the last hit, so the effective limit at any future instant is known and admission ETAs stay exact;
+a new hit restarts the climb from the new, lower value. For RPD the lowering lasts until the Pacific midnight
+after the hit, when the server's day counter resets too.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gemtui.quota.ledger import Adjustment
+from gemtui.quota.pacific import next_midnight_ms
+
+RECOVERY_STEPS = 5  # a lowered limit is back to nominal after at most this many clean windows
+
+
+def recovery_step(nominal: int) -> int:
+    return max(1, math.ceil(nominal / RECOVERY_STEPS))
+
+
+def lowered_limit_at(dimension: str, nominal: int | None, adjustment: Adjustment | None, t_ms: int,
+                     window_ms: int) -> int | None:
+    """The effective limit at `t_ms` given a lowering (None nominal = unlimited: nothing to lower)."""
+    if nominal is None or adjustment is None:
+        return nominal
+    if dimension == "rpd":
+        if t_ms < next_midnight_ms(adjustment.at_ms):
+            return min(nominal, adjustment.lowered_to)
+        return nominal
+    windows = max(0, (t_ms - adjustment.at_ms) // window_ms)
+    return min(nominal, adjustment.lowered_to + windows * recovery_step(nominal))
+
+
+def change_times(dimension: str, nominal: int | None, adjustment: Adjustment | None, now_ms: int,
+                 window_ms: int) -> list[int]:
+    """Instants after `now_ms` at which the effective limit rises (until it is back to nominal)."""
+    if nominal is None or adjustment is None or adjustment.lowered_to >= nominal:
+        return []
+    if dimension == "rpd":
+        end = next_midnight_ms(adjustment.at_ms)
+        return [end] if end > now_ms else []
+    step = recovery_step(nominal)
+    needed = math.ceil((nominal - adjustment.lowered_to) / step)
+    times = [adjustment.at_ms + k * window_ms for k in range(1, needed + 1)]
+    return [t for t in times if t > now_ms]
+
+
+def is_recovered(dimension: str, nominal: int | None, adjustment: Adjustment, now_ms: int,
+                 window_ms: int) -> bool:
+    limit = lowered_limit_at(dimension, nominal, adjustment, now_ms, window_ms)
+    return limit is None or nominal is None or limit >= nominal
+
+
+def invisible(nominal: int | None, effective: int | None) -> int:
+    """Usage we believe other clients hold: the gap between the published and the lowered limit."""
+    if nominal is None or effective is None:
+        return 0
+    return max(0, nominal - effective)
