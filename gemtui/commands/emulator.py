@@ -89,9 +89,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         emu.start()
-    except OSError as exc:
-        print(f"gemtui emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
-              file=sys.stderr)
+    except (OSError, RuntimeError) as exc:
+        print(f"gemtui emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     shown = ", ".join(f"{k}→{p}" for k, p in keys.items())
     print(f"gemtui emulator: listening on {emu.base_url} (tier {args.tier}; keys: {shown})", flush=True)

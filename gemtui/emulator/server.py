@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -48,16 +47,13 @@ class Emulator:
 
         from gemtui.emulator.app import build_app
 
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        config = uvicorn.Config(build_app(self.state), log_config=None, log_level="warning", access_log=False,
-                                lifespan="off", http="h11", ws="none", loop="asyncio",
-                                timeout_graceful_shutdown=1, timeout_keep_alive=30)
+        # uvicorn binds (port 0 = any free port): its sockets get TCP_NODELAY, without which every
+        # keep-alive response waits ~40 ms on delayed ACKs.
+        config = uvicorn.Config(build_app(self.state), host=self.host, port=self.port, log_config=None,
+                                log_level="warning", access_log=False, lifespan="off", http="h11", ws="none",
+                                loop="asyncio", timeout_graceful_shutdown=1, timeout_keep_alive=30)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="gemtui-emulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name="gemtui-emulator", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -135,6 +131,7 @@ class Emulator:
     def counters(self) -> dict:
         return self.state.counters()
 
-    def reset(self) -> None:
-        """Clears usage, faults and ghosts; keys, tiers, limits overrides and pacing stay."""
-        self.state.reset()
+    def reset(self, everything: bool = False) -> None:
+        """Clears usage, faults and ghosts; with `everything`, also keys, tiers, limits and pacing
+        go back to their constructor values (a session-wide server shared by many tests)."""
+        self.state.reset(everything=everything)

@@ -36,9 +36,9 @@ class EmulatorState:
         self.ttft_s = 0.0
         self.tokens_per_s = 1.0
         self.set_pacing(ttft_s=ttft_s, tokens_per_s=tokens_per_s)
-        self.keys: dict[str, KeyInfo] = {}
-        for key, project in (keys if keys is not None else {"demo-key": "demo"}).items():
-            self.keys[key] = KeyInfo(project)
+        self._initial_keys = dict(keys if keys is not None else {"demo-key": "demo"})
+        self._initial_pacing = (self.ttft_s, self.tokens_per_s)
+        self.keys: dict[str, KeyInfo] = {k: KeyInfo(p) for k, p in self._initial_keys.items()}
         self.project_tiers: dict[str, str] = {}
         self.overrides: dict[tuple[str, str], dict[str, int | None]] = {}
         self.faults = FaultQueue()
@@ -145,10 +145,15 @@ class EmulatorState:
         with self.lock:
             self.faults.clear()
 
-    def reset(self) -> None:
+    def reset(self, everything: bool = False) -> None:
         with self.lock:
             self.book.clear()
             self.faults.clear()
+            if everything:  # back to how the constructor left it (shared test servers)
+                self.keys = {k: KeyInfo(p) for k, p in self._initial_keys.items()}
+                self.project_tiers.clear()
+                self.overrides.clear()
+                self.ttft_s, self.tokens_per_s = self._initial_pacing
 
     def next_response_id(self) -> int:
         with self.lock:

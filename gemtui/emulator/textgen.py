@@ -84,15 +84,17 @@ def generate_text(prompt: str, seed: int) -> str:
             block = "```python\n" + "\n".join(line.format(name=name) for line in _CODE_LINES) + "\n```"
         else:
             paragraph = []
+            in_paragraph = 0
             for _ in range(rng.randint(2, 5)):
-                budget = target - used - count_text(" ".join(paragraph))
+                budget = target - used - in_paragraph
                 if budget < 2:
                     break
                 paragraph.append(_sentence(rng, budget))
+                in_paragraph += count_text(paragraph[-1])
             block = " ".join(paragraph) or "Done."
             paragraph = []
         blocks.append(block)
-        used = count_text("\n\n".join(blocks))
+        used += count_text(block)  # blocks are whitespace-separated, so their tokens simply add up
     return "\n\n".join(blocks)
 
 
