@@ -1,9 +1,15 @@
-"""`gemtui` with no sub-command: the chat app (the Textual UI lands with its own issue)."""
+"""`gemtui` with no sub-command: the full-screen chat app (`--demo` runs it against the bundled emulator).
+
+The key is resolved before the screen opens, so a missing one is a one-line message on the terminal,
+not an empty app. Everything slow (emulator start, google.genai) happens after the first frame.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from gemtui import exitcodes
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # not a listed sub-command
@@ -11,9 +17,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # not a listed 
 
 
 def run(args: argparse.Namespace) -> int:
-    print(
-        "gemtui: the full-screen chat app is not built yet; use `gemtui ask --demo \"hello\"` "
-        "or `gemtui ask \"PROMPT\"` with GEMINI_API_KEY set (see `gemtui --help`).",
-        file=sys.stderr,
-    )
-    return 2
+    from gemtui.config import ConfigError, load_config
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"gemtui: {exc}", file=sys.stderr)
+        return exitcodes.EXIT_USAGE
+    demo = bool(getattr(args, "demo", False))
+    if not demo:
+        from gemtui.auth.errors import AuthError
+        from gemtui.auth.resolve import resolve_profile
+
+        try:
+            resolve_profile(getattr(args, "profile", None), config=config)
+        except AuthError as exc:
+            print(f"gemtui: {exc}", file=sys.stderr)
+            print("gemtui: try `gemtui --demo` (no key needed), `gemtui auth add NAME`, or set GEMINI_API_KEY",
+                  file=sys.stderr)
+            return exitcodes.EXIT_AUTH
+
+    def opener():
+        from gemtui.commands._runtime import open_runtime
+
+        return open_runtime(args, config)
+
+    from gemtui.tui.app import GemtuiApp
+
+    app = GemtuiApp(opener, config=config, resume=getattr(args, "resume", None),
+                    model=getattr(args, "model", None), demo=demo)
+    result = app.run()
+    return int(result or 0)

@@ -1,0 +1,115 @@
+"""The Textual App: themes, the runtime opened after the first frame, and the chat screen.
+
+First paint never waits for the network side: the runtime (and for --demo the emulator) is opened
+in a thread worker after mount, and the SDK client (google.genai, ~0.5 s of imports) is warmed
+in another thread once the runtime exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+
+from gemtui.tui.commands import SlashCommandProvider
+from gemtui.tui.themes import DEFAULT_DARK, load_themes
+
+
+class GemtuiApp(App[int]):
+    """`opener()` returns an object with `.runtime` and `.close()` (see commands/_runtime.Opened)."""
+
+    TITLE = "gemtui"
+    COMMANDS = App.COMMANDS | {SlashCommandProvider}
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(
+        self,
+        opener: Callable[[], Any] | None = None,
+        *,
+        config: Any = None,
+        resume: str | None = None,
+        model: str | None = None,
+        demo: bool = False,
+        clock_tick_s: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.opener = opener
+        self.opened: Any = None
+        self.config = config
+        self.resume = resume
+        self.model_preference = model
+        self.demo = demo
+        self.clock_tick_s = clock_tick_s
+        self.runtime: Any = None
+        self.runtime_error: str | None = None
+        self.runtime_ready = asyncio.Event()
+        self.client_ready = asyncio.Event()
+        self.theme_problems: list[str] = []
+
+    # ---- themes ----------------------------------------------------------------------------------
+
+    def _register_themes(self) -> None:
+        themes, problems = load_themes()
+        for theme in themes.values():
+            self.register_theme(theme)
+        self.theme_problems = [p.message for p in problems]
+        wanted = self._config_section("tui").get("theme") or DEFAULT_DARK
+        if wanted in self.available_themes:
+            self.theme = wanted
+        elif DEFAULT_DARK in self.available_themes:
+            self.theme = DEFAULT_DARK
+
+    def _config_section(self, name: str) -> dict[str, Any]:
+        return self.config.section(name) if self.config is not None else {}
+
+    def remember_theme(self, name: str) -> None:
+        """Switch and write `[tui] theme` so the next start uses it."""
+        self.theme = name
+        try:
+            from gemtui.config import update_config
+
+            update_config(lambda doc: doc.setdefault("tui", {}).__setitem__("theme", name))
+        except Exception as exc:  # a read-only config must not break theme switching
+            self.notify(f"theme not saved: {exc}", severity="warning")
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from gemtui.tui.screens.chat import ChatScreen
+
+        self._register_themes()
+        self.push_screen(ChatScreen())
+        for problem in self.theme_problems:
+            self.notify(f"theme skipped: {problem}", severity="warning")
+        self.call_after_refresh(self._open_runtime)
+
+    def _open_runtime(self) -> None:
+        self.run_worker(self._open_worker, thread=True, exclusive=True, group="runtime")
+
+    def _open_worker(self) -> None:
+        try:
+            if self.runtime is None and self.opener is not None:
+                self.opened = self.opener()
+                self.runtime = self.opened.runtime
+        except Exception as exc:  # shown inline; the app stays usable for /help, /theme, /sessions
+            from gemtui.errors import one_line
+
+            self.runtime_error = one_line(exc)
+        self.call_from_thread(self.runtime_ready.set)
+        if self.runtime is not None:
+            try:
+                _ = self.runtime.client  # imports google.genai off the UI thread
+            except Exception as exc:
+                from gemtui.errors import one_line
+
+                self.runtime_error = one_line(exc)
+        self.call_from_thread(self.client_ready.set)
+
+    async def on_unmount(self) -> None:
+        if self.opened is not None:
+            with contextlib.suppress(Exception):
+                self.opened.close()

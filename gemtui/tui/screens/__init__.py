@@ -1,0 +1,1 @@
+"""Screens, each with a sibling .tcss file loaded through CSS_PATH."""

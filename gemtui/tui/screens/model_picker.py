@@ -1,0 +1,70 @@
+"""/model with no argument: each model with its live gauges, so the choice is an informed one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from gemtui.tui.widgets.gauges import compact_line, style_for
+
+
+class ModelPicker(ModalScreen[str | None]):
+    CSS_PATH = ["dialog.tcss", "model_picker.tcss"]
+    BINDINGS = [Binding("escape", "dismiss_none", "Close")]
+
+    def __init__(self, chat: Any, current: str) -> None:
+        super().__init__()
+        self.chat = chat
+        self.current = current
+
+    def _choices(self) -> list[tuple[str, str]]:
+        from gemtui.quota.limits import FALLBACK_ORDER
+
+        choices = [("auto", "Pro first; falls back to Flash, then Flash-Lite at a limit")]
+        choices += [(m, "") for m in FALLBACK_ORDER]
+        if self.current not in ("auto", *FALLBACK_ORDER):
+            choices.append((self.current, ""))
+        return choices
+
+    def compose(self) -> ComposeResult:
+        runtime = self.chat.runtime
+        choices = self._choices()
+        gauges: dict[str, Any] = {}
+        if runtime is not None:
+            try:
+                gauges = runtime.engine.gauges(runtime.project, [c for c, _ in choices if c != "auto"])
+            except Exception:
+                gauges = {}
+        now = self.chat.now
+        options = []
+        for model, note in choices:
+            label = Text(("● " if model == self.current else "  ") + f"{model:<24}", style="bold")
+            if model != "auto":
+                text, lvl = compact_line(model, gauges.get(model, {}), now)
+                label.append(text, style=style_for(self.app, lvl))
+            else:
+                label.append(note, style="dim")
+            options.append(Option(label, id=model))
+        with Vertical(id="dialog"):
+            yield Static("Model", classes="title")
+            yield OptionList(*options)
+            yield Static("Enter choose · Esc close · /model <id> for any other model", classes="hint")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        ids = [c for c, _ in self._choices()]
+        options.highlighted = ids.index(self.current) if self.current in ids else 0
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

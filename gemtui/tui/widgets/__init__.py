@@ -1,0 +1,1 @@
+"""One widget per file: conversation + message, composer, gauges / quota panel, queue panel."""
