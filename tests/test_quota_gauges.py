@@ -1,0 +1,48 @@
+"""Gauges: one shape for the TUI, `gemtui quota --json` and the plain-text table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from gemtui.quota import QuotaEngine, QuotaHit, RequestCost, Violation
+from gemtui.quota.clock import FakeClock
+from gemtui.quota.render import format_gauges_table
+
+T0 = 1_767_225_600.0
+
+
+def test_gauges_json_shape(tmp_path):
+    clock = FakeClock(T0)
+    engine = QuotaEngine(clock=clock, tier="tier2", ledger_path=tmp_path / "ledger.sqlite3")
+    engine.try_reserve("p", "pro", RequestCost(1_234))
+    engine.on_rate_limited("p", "flash", QuotaHit((Violation("tpm", 4_000_000, False),), retry_delay_s=26))
+    data = engine.gauges_json("work", "p", ["pro", "flash"])
+    assert set(data) == {"profile", "tier", "models"}
+    assert (data["profile"], data["tier"]) == ("work", "tier2")
+    assert list(data["models"]) == ["gemini-2.5-pro", "gemini-2.5-flash"]
+    for dims in data["models"].values():
+        assert list(dims) == ["rpm", "tpm", "rpd", "ipm"]
+        for gauge in dims.values():
+            assert set(gauge) == {"used", "limit", "remaining", "resets_at", "blocked_until", "source"}
+    pro = data["models"]["gemini-2.5-pro"]
+    assert pro["tpm"] == {"used": 1_234, "limit": 8_000_000, "remaining": 8_000_000 - 1_234,
+                          "resets_at": "2026-01-01T00:01:00+00:00", "blocked_until": None, "source": "table"}
+    assert pro["rpd"]["limit"] is None and pro["rpd"]["remaining"] is None
+    assert pro["rpd"]["resets_at"] == "2026-01-01T08:00:00+00:00"
+    flash_tpm = data["models"]["gemini-2.5-flash"]["tpm"]
+    assert flash_tpm["blocked_until"] == "2026-01-01T00:00:26+00:00"
+    assert datetime.fromisoformat(flash_tpm["blocked_until"]).timestamp() == T0 + 26
+
+
+def test_gauges_table_lists_every_model_and_dimension(tmp_path):
+    engine = QuotaEngine(clock=FakeClock(T0), ledger_path=tmp_path / "ledger.sqlite3")
+    engine.try_reserve("p", "pro", RequestCost(12_000))
+    text = format_gauges_table(engine.gauges_json("default", "p", ["pro", "lite"]),
+                               now=datetime.fromtimestamp(T0).astimezone())
+    lines = text.splitlines()
+    assert lines[0] == "profile default · tier free"
+    assert lines[1].split()[:2] == ["MODEL", "DIM"]
+    assert len(lines) == 2 + 2 * 4
+    pro_tpm = next(line for line in lines if line.startswith("gemini-2.5-pro") and " TPM " in line)
+    assert "12,000/250,000" in pro_tpm and "238,000" in pro_tpm and pro_tpm.rstrip().endswith("table")
+    assert datetime.fromtimestamp(T0 + 60).strftime("%H:%M:%S") in pro_tpm
