@@ -34,7 +34,7 @@ def emulator_clock() -> ManualClock:
 
 @pytest.fixture(scope="session")
 def emulator_server(emulator_clock):
-    emu = Emulator(clock=emulator_clock, ttft_s=0.01, tokens_per_s=5000.0, keys=dict(EMULATOR_KEYS))
+    emu = Emulator(clock=emulator_clock, ttft_s=0.01, tokens_per_s=20000.0, keys=dict(EMULATOR_KEYS))
     emu.start()
     yield emu
     emu.stop()
