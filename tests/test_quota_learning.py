@@ -222,3 +222,28 @@ def test_combined_minute_and_day_violations_block_for_the_day(path, clock):
     both = QuotaHit((Violation("rpm", 5, True), Violation("rpd", 100, True)), retry_delay_s=30)
     verdict = engine.on_rate_limited("p", "pro", both)
     assert not verdict.retry and verdict.not_before == MIDNIGHT
+
+
+def test_refused_request_cost_comes_from_an_already_released_reservation(path, clock):
+    engine = make(path, clock)
+    a = engine.try_reserve("p", "pro", RequestCost(100_000))
+    engine.release(a.reservation_id)  # the caller released it first: the id still tells the cost
+    verdict = engine.on_rate_limited("p", "pro", hit("tpm", 250_000, delay=20), a.reservation_id)
+    assert verdict.not_before == T0 + 20
+    assert engine.limits("p", "pro").tpm == 100_000
+    clock.t = T0 + 20
+    assert engine.try_reserve("p", "pro", RequestCost(100_000)).granted  # the retry fits after the delay
+
+
+def test_refused_request_cost_can_be_given_directly(path, clock):
+    engine = make(path, clock)
+    engine.on_rate_limited("p", "pro", hit("tpm", 250_000, delay=20), cost=RequestCost(80_000))
+    assert engine.limits("p", "pro").tpm == 80_000
+
+
+def test_unknown_cost_does_not_lower_token_limits(path, clock):
+    engine = make(path, clock)
+    verdict = engine.on_rate_limited("p", "pro", hit("tpm", 250_000, delay=20))
+    assert verdict.retry and verdict.not_before == T0 + 20
+    limits = engine.limits("p", "pro")
+    assert (limits.tpm, limits.source["tpm"]) == (250_000, "table")

@@ -55,3 +55,9 @@ def test_config_overrides_table_and_learned_beats_both():
     assert (learned.rpm, learned.source["rpm"]) == (4, "learned")
     custom = table.limits("my-model", "free")
     assert (custom.rpm, custom.source["rpm"], custom.source["tpm"]) == (3, "config", "default")
+
+
+def test_known_models_include_configured_ones():
+    table = LimitTable({"my-model": {"rpm": 3}, "pro": {"rpm": 1}})
+    assert table.known_models()[-1] == "my-model"
+    assert "gemini-2.5-pro" in table.known_models() and table.known("my-model")

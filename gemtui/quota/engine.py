@@ -153,13 +153,20 @@ class QuotaEngine:
 
     # -- learning ------------------------------------------------------------------------------------
 
-    def on_rate_limited(self, project: str, model: str, hit: QuotaHit,
-                        reservation_id: str | None = None) -> RetryVerdict:
-        """Apply a classified 429 (releasing its reservation) and say when, if at all, to retry here."""
+    def on_rate_limited(self, project: str, model: str, hit: QuotaHit, reservation_id: str | None = None,
+                        *, cost: RequestCost | None = None) -> RetryVerdict:
+        """Apply a classified 429 (releasing its reservation) and say when, if at all, to retry here.
+
+        Pass the refused request's reservation id (already released is fine) or its `cost`: without either
+        the engine cannot tell how many tokens/images it needed, so it does not lower TPM/IPM for it.
+        """
         model = resolve_model(model)
         now, now_ms = self._now()
         row = self.ledger.release(reservation_id) if reservation_id else None
-        cost = RequestCost(row.tokens, row.images) if row else RequestCost()
+        known_cost = row is not None or cost is not None
+        if row is not None:
+            cost = RequestCost(row.tokens, row.images)
+        cost = cost or RequestCost()
 
         if hit.is_bare:  # capacity or a shared pool: no evidence about any limit, so no quota change
             key = (project, model)
@@ -212,7 +219,8 @@ class QuotaEngine:
             used = sum(1 if dim == "rpm" else (r.tokens if dim == "tpm" else r.images) for r in rows)
             limit = ghost.lowered_limit_at(dim, nominal.get(dim), snap.adjustments.get(dim), now_ms,
                                            self.window_ms)
-            invisible_hit = limit is not None and used + amounts[dim] <= limit
+            fits = limit is not None and used + amounts[dim] <= limit
+            invisible_hit = fits and (known_cost or dim == "rpm")
             if invisible_hit:
                 # We would have admitted it: someone else spends this quota. Book that by lowering the limit
                 # to what we had in the window counting the refused request, so its retry still fits once

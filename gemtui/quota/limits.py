@@ -150,7 +150,12 @@ class LimitTable:
             self._overrides.setdefault(resolve_model(model), {}).update(parsed)
 
     def models(self) -> tuple[str, ...]:
+        """Models the published table knows."""
         return tuple(self._table)
+
+    def known_models(self) -> tuple[str, ...]:
+        """Table models plus models the user configured limits for."""
+        return (*self._table, *(m for m in self._overrides if m not in self._table))
 
     def known(self, model: str) -> bool:
         model = resolve_model(model)
