@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gemtui.auth import EndpointError, is_loopback, mask_endpoint, validate_endpoint
+from gemtui.auth import (
+    EndpointError,
+    endpoint_secrets,
+    is_loopback,
+    mask_endpoint,
+    redact_endpoint,
+    validate_endpoint,
+)
 
 
 @pytest.mark.parametrize(
@@ -82,3 +89,17 @@ def test_mask_endpoint_shows_scheme_and_host_only(url, shown):
     assert mask_endpoint(url) == shown
     if url and "T0KEN" in url:
         assert "T0KEN" not in mask_endpoint(url)
+
+
+def test_endpoint_secrets_and_redaction():
+    url = "https://user:PASSWD@relay.example.com/acct/T0KEN-123?key=QUERYSECRET&x=1"
+    pieces = endpoint_secrets(url)
+    assert {"/acct/T0KEN-123", "QUERYSECRET", "PASSWD", "user"} <= set(pieces)
+    text = f"GET {url} failed; the server said: /acct/T0KEN-123/v1/models not found (key=QUERYSECRET)"
+    redacted = redact_endpoint(text, url)
+    for secret in ("T0KEN", "QUERYSECRET", "PASSWD"):
+        assert secret not in redacted
+    assert "https://relay.example.com/…" in redacted and "/…/v1/models not found" in redacted
+    assert endpoint_secrets(None) == () and endpoint_secrets("https://relay.example.com") == ()
+    plain = "http://127.0.0.1:8080 said no"
+    assert redact_endpoint(plain, "http://127.0.0.1:8080") == plain

@@ -7,7 +7,14 @@ The public API is re-exported here so callers need one import.
 from __future__ import annotations
 
 from gemtui.auth.check import CHECK_MODEL, CheckResult, check_profile
-from gemtui.auth.endpoints import OFFICIAL_ENDPOINT, is_loopback, mask_endpoint, validate_endpoint
+from gemtui.auth.endpoints import (
+    OFFICIAL_ENDPOINT,
+    endpoint_secrets,
+    is_loopback,
+    mask_endpoint,
+    redact_endpoint,
+    validate_endpoint,
+)
 from gemtui.auth.errors import (
     AuthError,
     EndpointError,
@@ -66,6 +73,7 @@ __all__ = [
     "add_profile",
     "check_profile",
     "enable_file_store",
+    "endpoint_secrets",
     "file_store_enabled",
     "find_profile",
     "get_profile",
@@ -75,6 +83,7 @@ __all__ = [
     "list_profiles",
     "mask_endpoint",
     "open_store",
+    "redact_endpoint",
     "remove_profile",
     "resolve_backup",
     "resolve_profile",

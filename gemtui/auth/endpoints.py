@@ -46,6 +46,40 @@ def mask_endpoint(url: str | None) -> str:
     return shown + ("/…" if hidden else "")
 
 
+def endpoint_secrets(url: str | None) -> tuple[str, ...]:
+    """The parts of an endpoint that may carry an account token: credentials, path, query values.
+
+    Servers echo them back (a 404 names the requested path), so text derived from a call through
+    a relay must hide each of them, not just the whole URL. Longest first, so replacing in order
+    never leaves a fragment of a longer piece behind.
+    """
+    if not url:
+        return ()
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return (url,)
+    pieces = {parts.username or "", parts.password or "", parts.query}
+    path = parts.path.rstrip("/")
+    if path:
+        pieces.add(path)
+    pieces.update(value for pair in parts.query.split("&") for value in pair.split("=", 1)[1:])
+    return tuple(sorted((p for p in pieces if len(p) >= 4), key=len, reverse=True))
+
+
+def redact_endpoint(text: str, url: str | None) -> str:
+    """Show `url` in `text` as scheme://host/… and cut its token-bearing parts out wherever they appear."""
+    if not url:
+        return text
+    url = url.strip()
+    masked = mask_endpoint(url)
+    if masked != url:
+        text = text.replace(url, masked).replace(url.rstrip("/"), masked)
+    for piece in endpoint_secrets(url):
+        text = text.replace(piece, "/…" if piece.startswith("/") else "…")
+    return text
+
+
 def validate_endpoint(url: str, *, allow_insecure_http: bool = False) -> str:
     """Return the URL without surrounding blanks or a trailing slash, or raise EndpointError.
 

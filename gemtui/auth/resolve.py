@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gemtui.auth.endpoints import mask_endpoint, validate_endpoint
+from gemtui.auth.endpoints import endpoint_secrets, mask_endpoint, redact_endpoint, validate_endpoint
 from gemtui.auth.errors import AuthError, ProfileError
 from gemtui.auth.profiles import ENV_PROFILE, Profile, active_profile_name, find_profile
 from gemtui.auth.secrets import SecretStore, open_store
@@ -54,13 +54,11 @@ class ResolvedProfile:
         The endpoint counts only when its path or query could carry a token.
         """
         hidden = self.endpoint if self.endpoint and self.masked_endpoint != self.endpoint else None
-        return tuple(s for s in (self.api_key, hidden) if s)
+        return tuple(s for s in (self.api_key, hidden, *endpoint_secrets(self.endpoint)) if s)
 
     def redact(self, text: str) -> str:
-        """`text` with the endpoint shown as scheme://host/… and the key masked."""
-        if self.endpoint and self.masked_endpoint != self.endpoint:
-            text = text.replace(self.endpoint, self.masked_endpoint)
-        return scrub(text, self.secrets)
+        """`text` with the endpoint shown as scheme://host/…, its token-bearing parts cut, the key masked."""
+        return scrub(redact_endpoint(text, self.endpoint), (self.api_key,))
 
     def __repr__(self) -> str:
         return (
