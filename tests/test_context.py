@@ -114,6 +114,7 @@ def test_everything_fits(est):
     assert plan.total_tokens == plan.system_tokens + plan.pinned_tokens + plan.turn_tokens
     assert plan.system_tokens > 0 and plan.pinned_tokens == 0
     assert plan.request.id == msgs[-1].id
+    assert 0 < plan.margin_tokens < plan.total_tokens and plan.central_tokens < plan.total_tokens
 
 
 def test_newest_whole_pairs_are_kept_and_oldest_left_out(est):

@@ -257,6 +257,13 @@ class ContextPlan:
     first_sent_id: int | None = None  # the history message the "not sent" marker sits above
     last_real: int | None = None
     last_estimate: int | None = None
+    central_tokens: int = 0  # the calibrated estimate without the safety margin
+
+    @property
+    def margin_tokens(self) -> int:
+        """How much of `total_tokens` is safety margin: when the TPM window's headroom falls inside it,
+        an exact countTokens on `sent` (fed back through `observe`) is worth its call."""
+        return max(0, self.total_tokens - self.central_tokens)
 
     @property
     def marker(self) -> str | None:
@@ -541,4 +548,5 @@ def plan_context(
         first_sent_id=first_sent_id if left_out_ids else None,
         last_real=last_real,
         last_estimate=last_estimate,
+        central_tokens=math.ceil((system_raw + state.pinned_raw + turn_raw) * estimator.ratio(name)),
     )
