@@ -84,9 +84,7 @@ class EmulatorState:
     def set_limits(self, model: str, tier: str, rpm: int | None = None, tpm: int | None = None,
                    rpd: int | None = None, ipm: int | None = None) -> None:
         check_tier(tier)
-        model = model.removeprefix("models/")
-        if catalogue.find(model) is None:
-            raise ValueError(f"unknown model {model!r}")
+        model = self._model_id(model)
         with self.lock:
             slot = self.overrides.setdefault((model, tier), {})
             for dim, value in zip(DIMENSIONS, (rpm, tpm, rpd, ipm), strict=True):
@@ -110,15 +108,22 @@ class EmulatorState:
             limits = self.limits_for(model, tier)
             return tier, self.book.admit(project, model, limits, tokens, images, self.now())
 
+    @staticmethod
+    def _model_id(model: str) -> str:
+        info = catalogue.find(model)
+        if info is None:
+            raise ValueError(f"unknown model {model!r}")
+        return info.name
+
     def add_invisible_usage(self, project: str, model: str, requests: int = 1, input_tokens: int = 0) -> None:
+        model = self._model_id(model)
         with self.lock:
-            self.book.add_invisible(project, model.removeprefix("models/"), int(requests), int(input_tokens),
-                                    self.now())
+            self.book.add_invisible(project, model, int(requests), int(input_tokens), self.now())
 
     def set_ghost(self, project: str, model: str, rpm: float = 2.0, input_tokens: int = 1000) -> None:
+        model = self._model_id(model)
         with self.lock:
-            self.book.set_ghost(project, model.removeprefix("models/"), float(rpm), int(input_tokens),
-                                self.now())
+            self.book.set_ghost(project, model, float(rpm), int(input_tokens), self.now())
 
     def counters(self) -> dict:
         with self.lock:
