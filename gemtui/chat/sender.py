@@ -172,13 +172,15 @@ async def send(
         except Exception as exc:  # every failure becomes a typed outcome
             failure = classify(exc, secrets=secrets, streaming_started=bool(text_parts))
             partial = "".join(text_parts)
-            if text_parts or usage is not None:
+            accepted = bool(text_parts) or usage is not None
+            if accepted:
                 # The server accepted the request: it counts against quota whatever happened later.
                 engine.commit(reservation, input_tokens=usage.input_tokens if usage else None)
-            else:
+            elif failure.kind != "rate_limited":
                 engine.release(reservation)  # refused or never delivered: the server did not count it
             if failure.kind == "rate_limited" and failure.hit is not None:
-                verdict = engine.on_rate_limited(project, model, failure.hit, None)
+                # The engine releases the refused reservation itself, reading its cost first.
+                verdict = engine.on_rate_limited(project, model, failure.hit, None if accepted else reservation)
                 if verdict.retry:
                     yield Retrying(model, verdict.not_before, verdict.reason)
                     await clock.sleep(max(0.0, verdict.not_before - clock.now()))
