@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
             resolve_profile(getattr(args, "profile", None), config=config)
         except AuthError as exc:
             print(f"gemtui: {exc}", file=sys.stderr)
-            print("gemtui: try `gemtui --demo` (no key needed), `gemtui auth add NAME`, or set GEMINI_API_KEY",
-                  file=sys.stderr)
+            print("gemtui: try `gemtui --demo` (no key needed), `gemtui auth add NAME`, "
+                  "or set GEMINI_API_KEY", file=sys.stderr)
             return exitcodes.EXIT_AUTH
 
     def opener():

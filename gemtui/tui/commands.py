@@ -22,7 +22,8 @@ class SlashCommand:
 
 
 COMMANDS: tuple[SlashCommand, ...] = (
-    SlashCommand("model", "[pro|flash|lite|auto|<id>]", "choose the model; no argument opens a picker with gauges"),
+    SlashCommand("model", "[pro|flash|lite|auto|<id>]",
+                 "choose the model; no argument opens a picker with gauges"),
     SlashCommand("auth", "", "profiles: the active key source (masked), switch profile"),
     SlashCommand("quota", "", "all models, all dimensions, where each limit came from, today's usage"),
     SlashCommand("new", "", "start a new conversation"),
@@ -104,4 +105,5 @@ class SlashCommandProvider(Provider):
             label = f"/{command.name}"
             score = max(matcher.match(label), matcher.match(command.help) * 0.5)
             if score > 0:
-                yield Hit(score, matcher.highlight(label), partial(self._run, command.name), help=command.help)
+                run = partial(self._run, command.name)
+                yield Hit(score, matcher.highlight(label), run, help=command.help)

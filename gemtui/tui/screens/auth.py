@@ -59,8 +59,8 @@ class AuthScreen(Screen[None]):
             self.query_one("#auth-hint", Static).update(f"profiles unavailable: {exc}")
             return
         for v in views:
-            table.add_row("●" if v.active else "", v.name, v.key, v.endpoint, v.tier, v.project, v.backup or "",
-                          key=v.name)
+            table.add_row("●" if v.active else "", v.name, v.key, v.endpoint, v.tier, v.project,
+                          v.backup or "", key=v.name)
 
     def action_use(self) -> None:
         table = self.query_one(DataTable)

@@ -59,6 +59,7 @@ class ChatScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.conv_id: int | None = None
+        self.conv_title = ""
         self.preference = "auto"
         self.policy = "switch"
         self.threshold_s = 20.0
@@ -153,7 +154,8 @@ class ChatScreen(Screen):
         if runtime is None:
             self.sub_title = "not connected"
         else:
-            self.sub_title = f"{runtime.profile_name} · {runtime.tier} · {self.preference} · on limit: {self.policy}"
+            self.sub_title = (f"{runtime.profile_name} · {runtime.tier} · {self.preference} · "
+                              f"on limit: {self.policy}" + (f" — {self.conv_title}" if self.conv_title else ""))
         self.query_one("#status", Static).update(self._idle_status())
 
     def _idle_status(self) -> str:
@@ -269,12 +271,16 @@ class ChatScreen(Screen):
         await self.refresh_queue()
         self.pump()
 
+    def _waiting(self) -> list[Any]:
+        """Queued items of this conversation typed here (headless batches are not ours to send)."""
+        return [i for i in self.queue.items(("queued",))
+                if i.batch_id is None and i.conversation_id == self.conv_id]
+
     def pump(self) -> None:
         """Start the head of the line when nothing is being sent."""
         if self._worker is not None or self.queue is None or self.runtime is None or self.conv_id is None:
             return
-        items = [i for i in self.queue.items(("queued",))
-                 if i.batch_id is None and i.conversation_id == self.conv_id]
+        items = self._waiting()
         if not items:
             self.set_status("")
             return
@@ -335,9 +341,11 @@ class ChatScreen(Screen):
                                         project=runtime.project, secrets=runtime.secrets):
                     if isinstance(event, Waiting):
                         dim = (event.dimension or "").upper()
-                        reason = f"{event.model} {dim}: {event.reason}" if dim else f"{event.model}: {event.reason}"
+                        where = f"{event.model} {dim}" if dim else event.model
+                        reason = f"{where}: {event.reason}"
                         self.queue.note_wait(item.id, event.until, reason)
-                        self.set_status(f"waiting for {event.model} ({duration(event.until - self.now)})", True)
+                        left = duration(event.until - self.now)
+                        self.set_status(f"waiting for {event.model} ({left})", True)
                         await self.refresh_queue()
                     elif isinstance(event, AskUser):
                         choice = await self._ask(event)
@@ -406,6 +414,7 @@ class ChatScreen(Screen):
             user = self.store.append(self.conv_id, "user", item.prompt)  # stored before it is shown
             await self.conversation.add_message("user", item.prompt, "you", user.id)
         if event.switched:
+            self.refresh_gauges()
             now = self.now
             until = free_at(self.last_gauges.get(event.preferred, {}), now)
             note = event.note or f"{event.preferred} is busy → answered by {event.model}"
@@ -425,21 +434,25 @@ class ChatScreen(Screen):
         self.set_status(f"{event.model} is answering — Esc cancels", busy=True)
         return view, answer.id
 
-    async def _on_finished(self, item: Any, event: Any, view: MessageView | None, answer_id: int | None) -> None:
+    async def _on_finished(self, item: Any, event: Any, view: MessageView | None,
+                           answer_id: int | None) -> None:
         usage = event.usage
         tokens_in = usage.input_tokens if usage else None
         tokens_out = usage.output_tokens if usage else None
         if answer_id is not None:
             self.store.update_message(answer_id, text=event.text, status="complete", model=event.model,
-                                      input_tokens=tokens_in, output_tokens=tokens_out, latency_s=event.latency_s)
+                                      input_tokens=tokens_in, output_tokens=tokens_out,
+                                      latency_s=event.latency_s)
         self.queue.mark(item.id, "done", model=event.model)
         if view is not None:
             await view.end_stream()
-            view.set_label(answer_label(event.model, tokens_in, tokens_out, event.latency_s, event.switched_from))
+            view.set_label(answer_label(event.model, tokens_in, tokens_out, event.latency_s,
+                                        event.switched_from))
             if event.finish_reason and event.finish_reason not in ("STOP", "MAX_TOKENS"):
                 view.set_status(f"the answer stopped early ({event.finish_reason})")
 
-    async def _on_failed(self, item: Any, event: Any, view: MessageView | None, answer_id: int | None) -> None:
+    async def _on_failed(self, item: Any, event: Any, view: MessageView | None,
+                         answer_id: int | None) -> None:
         failure = event.failure
         self.queue.mark(item.id, "failed", error=failure.message, model=event.model)
         hint = _what_to_do(failure.kind)
@@ -452,9 +465,11 @@ class ChatScreen(Screen):
             self.store.update_message(answer_id, text=event.partial, status=status, error=failure.message)
         view.set_label(f"{event.model or '?'} · {'cut' if event.partial else 'failed'}")
         prefix = "✂ answer cut" if event.partial else "✗ failed"
-        view.set_status(f"{prefix}: {failure.message}{hint or ' — /retry (Ctrl+R) to send again'}", error=True)
+        what = hint or " — /retry (Ctrl+R) to send again"
+        view.set_status(f"{prefix}: {failure.message}{what}", error=True)
 
-    async def _on_cancelled(self, item: Any, view: MessageView | None, answer_id: int | None, text: str) -> None:
+    async def _on_cancelled(self, item: Any, view: MessageView | None, answer_id: int | None,
+                            text: str) -> None:
         with contextlib.suppress(Exception):
             if not self._routed:
                 if not self._requeue:
@@ -519,7 +534,7 @@ class ChatScreen(Screen):
     # ---- slash commands (one method per command; palette and composer share them) ---------------
 
     async def cmd_merge(self, _arg: str) -> None:
-        items = [i for i in self.queue.items(("queued",)) if i.batch_id is None and i.conversation_id == self.conv_id]
+        items = self._waiting()
         if len(items) < 2:
             self.show_info("merge needs two or more queued messages")
             return
@@ -551,7 +566,8 @@ class ChatScreen(Screen):
         self.preference = preference
         self._update_title()
         self.refresh_gauges()
-        self.show_info(f"model: {preference}" + (" (Pro first, falls back at a limit)" if preference == "auto" else ""))
+        note = " (Pro first, falls back at a limit)" if preference == "auto" else ""
+        self.show_info(f"model: {preference}{note}")
 
     async def cmd_policy(self, arg: str) -> None:
         if arg not in ("switch", "wait", "ask"):
@@ -578,6 +594,8 @@ class ChatScreen(Screen):
         if self._worker is not None:
             self._worker.cancel()
         self.conv_id = None
+        self.conv_title = ""
+        self._update_title()
         await self.conversation.clear()
         await self.refresh_queue()
         self.show_info("new conversation")
@@ -607,13 +625,14 @@ class ChatScreen(Screen):
         self.conv_id = conv.id
         await self.conversation.clear()
         for msg in self.store.messages(conv.id, include_compacted=False):
-            label = "you" if msg.role == "user" else answer_label(msg.model, msg.input_tokens, msg.output_tokens,
-                                                                  msg.latency_s)
+            label = "you" if msg.role == "user" else answer_label(
+                msg.model, msg.input_tokens, msg.output_tokens, msg.latency_s)
             view = await self.conversation.add_message(msg.role, msg.text, label, msg.id)
             if msg.role == "model" and msg.status in ("partial", "error", "pending"):
                 view.set_status(f"{'cut' if msg.text else 'failed'}: {msg.error or 'interrupted'} — /retry",
                                 error=True)
-        self.sub_title = f"{self.sub_title.split(' — ')[0]} — {conv.title or conv.name or f'#{conv.id}'}"
+        self.conv_title = conv.title or conv.name or f"#{conv.id}"
+        self._update_title()
         await self.refresh_queue()
         self.pump()
 

@@ -18,7 +18,8 @@ class QuotaScreen(Screen[None]):
     CSS_PATH = "quota.tcss"
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
 
-    def __init__(self, runtime: Any, store: Any = None, samples: dict[str, list[float]] | None = None) -> None:
+    def __init__(self, runtime: Any, store: Any = None,
+                 samples: dict[str, list[float]] | None = None) -> None:
         super().__init__()
         self.runtime = runtime
         self.samples = samples or {}
@@ -41,13 +42,14 @@ class QuotaScreen(Screen[None]):
             for model in self._models():
                 yield Static(model, classes="hint")
                 yield Sparkline([0], id=f"spark-{model.replace('.', '_')}")
-            yield Static("sources: table = published limits · config = your config.toml · learned = a 429 said "
-                         "so · default = unknown model, strictest row", classes="hint")
+            yield Static("sources: table = published limits · config = your config.toml · "
+                         "learned = a 429 said so · default = unknown model, strictest row", classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("model", "dim", "used/limit", "remaining", "resets", "blocked until", "source", "state")
+        table.add_columns("model", "dim", "used/limit", "remaining", "resets", "blocked until", "source",
+                          "state")
         self.refresh_table()
         self.set_interval(1.0, self.refresh_table)
 
@@ -67,7 +69,8 @@ class QuotaScreen(Screen[None]):
                 blocked = local_time(g.blocked_until) if g.blocked_until and g.blocked_until > now else ""
                 state = lvl + (f" · +{compact(g.invisible)} invisible" if getattr(g, "invisible", 0) else "")
                 table.add_row(model, LABELS[dim], f"{compact(g.used)}/{limit}",
-                              "" if g.remaining is None else compact(g.remaining), resets, blocked, g.source, state)
+                              "" if g.remaining is None else compact(g.remaining), resets, blocked,
+                              g.source, state)
             spark = self.query(f"#spark-{model.replace('.', '_')}")
             if spark:
                 history = self.samples.get(model) or []

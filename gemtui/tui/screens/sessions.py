@@ -31,7 +31,8 @@ class SessionsScreen(Screen[int | None]):
         with Vertical(id="sessions-body"):
             yield Static("Sessions", classes="title")
             yield DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
-            yield Static("Enter resume · d delete (press twice) · Esc back", classes="hint", id="sessions-hint")
+            yield Static("Enter resume · d delete (press twice) · Esc back", classes="hint",
+                         id="sessions-hint")
         yield Footer()
 
     def on_mount(self) -> None:

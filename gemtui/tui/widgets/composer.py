@@ -33,7 +33,7 @@ class PromptArea(TextArea):
         self.composer = composer
 
     async def _on_key(self, event: events.Key) -> None:
-        if self.composer.handle_key(event.key):
+        if self.composer.intercept_key(event.key):
             event.stop()
             event.prevent_default()
             return
@@ -118,7 +118,7 @@ class Composer(Vertical):
 
     # ---- keys ------------------------------------------------------------------------------------
 
-    def handle_key(self, key: str) -> bool:
+    def intercept_key(self, key: str) -> bool:
         """Keys the composer owns before the TextArea sees them; True when handled."""
         area = self.area
         if self.dropdown_open:
@@ -145,7 +145,8 @@ class Composer(Vertical):
         if key == "up" and area.cursor_location[0] == 0 and self.history:
             self._recall(-1)
             return True
-        if key == "down" and self._history_pos is not None and area.cursor_location[0] == area.document.line_count - 1:
+        last_line = area.cursor_location[0] == area.document.line_count - 1
+        if key == "down" and self._history_pos is not None and last_line:
             self._recall(+1)
             return True
         return False

@@ -96,7 +96,8 @@ class Conversation(VerticalScroll):
     def on_mount(self) -> None:
         self.anchor()
 
-    async def add_message(self, role: str, text: str = "", label: str = "", msg_id: Any = None) -> MessageView:
+    async def add_message(self, role: str, text: str = "", label: str = "",
+                          msg_id: Any = None) -> MessageView:
         view = MessageView(role, text, label, msg_id)
         await self.mount(view)
         return view

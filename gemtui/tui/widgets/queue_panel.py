@@ -48,7 +48,10 @@ class QueueRow(ListItem):
         yield Label(row_text(self.item, self._now), classes="why")
 
     def tick(self, now: float) -> None:
-        label = self.query_one(".why", Label)
+        found = self.query(".why")
+        if not found:  # not composed yet: it will render with the current text
+            return
+        label = found.first(Label)
         text = row_text(self.item, now)
         if str(label.content) != text:
             label.update(text)

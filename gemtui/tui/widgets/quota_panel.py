@@ -35,7 +35,8 @@ class QuotaPanel(Vertical):
         yield Static("fallbacks", classes="subtitle", id="fallback-title")
         yield Vertical(id="fallbacks")
 
-    def show(self, active: str, fallbacks: tuple[str, ...], gauges: dict[str, dict[str, Any]], now: float) -> None:
+    def show(self, active: str, fallbacks: tuple[str, ...], gauges: dict[str, dict[str, Any]],
+             now: float) -> None:
         title = self.query_one("#quota-title", Static)
         if str(title.content) != active:
             title.update(active)
