@@ -241,3 +241,25 @@ def test_auth_test_env_key(emulator, monkeypatch, capsys):
 def test_auth_test_without_any_key(monkeypatch, capsys):
     code, out, err = run(monkeypatch, capsys, "auth", "test")
     assert code == exitcodes.EXIT_AUTH and "no API key" in err and err.count("\n") == 1
+
+
+def test_locked_keyring_is_one_line_not_a_traceback(fresh_secret_service, monkeypatch, capsys):
+    import contextlib
+
+    assert run(monkeypatch, capsys, "auth", "add", "work", stdin=KEY)[0] == 0
+    with contextlib.closing(fresh_secret_service.connection()) as conn:
+        fresh_secret_service.collection(conn).lock()
+    code, out, err = run(monkeypatch, capsys, "auth", "test")
+    assert code == exitcodes.EXIT_AUTH and "locked" in err and err.count("\n") == 1
+    assert "Traceback" not in err and KEY not in out + err
+    code, out, err = run(monkeypatch, capsys, "auth", "list")
+    assert code == 0 and "(store unavailable)" in out and "locked" in err
+    code, out, err = run(monkeypatch, capsys, "auth", "add", "other", stdin=OTHER)
+    assert code == exitcodes.EXIT_AUTH and "locked" in err and OTHER not in out + err
+
+
+def test_dead_secret_service_is_one_line(fresh_secret_service, monkeypatch, capsys):
+    fresh_secret_service.stop()
+    code, out, err = run(monkeypatch, capsys, "auth", "add", "work", stdin=KEY)
+    assert code == exitcodes.EXIT_AUTH and err.startswith("gemtui: the OS keyring failed")
+    assert err.count("\n") == 1 and KEY not in out + err

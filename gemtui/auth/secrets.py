@@ -150,7 +150,8 @@ class KeyringStore(SecretStore):
         except Exception as exc:  # D-Bus failures, dismissed prompts, backend bugs: one line, no traceback
             detail = one_line(exc, (secret,) if secret else ())
             raise SecretStoreError(
-                f"the OS keyring failed, so gemtui cannot {action} ({type(exc).__name__}: {detail})"
+                f"the OS keyring failed, so gemtui cannot {action} ({type(exc).__name__}: {detail}); "
+                "check that the keyring service (e.g. gnome-keyring) is running in this session"
             ) from None
 
     def get(self, profile: str, field: str) -> str | None:
