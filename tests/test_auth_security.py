@@ -112,11 +112,6 @@ def test_the_key_appears_nowhere(secret_service, emulator, tmp_path, monkeypatch
             assert needle.encode("utf-16-le") not in data, f"{needle[:12]}… (UTF-16) found in {path}"
 
 
-@pytest.mark.xfail(
-    reason="chat/runtime.py scrubs errors with (api_key, endpoint) only; a relay that echoes the "
-    "requested path (a 404) shows its token. Fix: also scrub gemtui.auth.endpoint_secrets(endpoint).",
-    strict=False,
-)
 def test_ask_through_a_relay_hides_its_token(secret_service, emulator, monkeypatch, capsys):
     emulator.add_key(KEY, "security-project")
     gemtui = _Session(monkeypatch, capsys)

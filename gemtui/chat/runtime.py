@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gemtui.auth.endpoints import endpoint_secrets
 from gemtui.config import Config
 from gemtui.gemini.client import make_client
 from gemtui.quota.clock import Clock
@@ -34,7 +35,8 @@ class Runtime:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.api_key, self.endpoint) if s)
+        """Everything to scrub from text shown to the user: the key, and each token-bearing part of a relay URL."""
+        return tuple(s for s in (self.api_key, self.endpoint, *endpoint_secrets(self.endpoint)) if s)
 
 
 def build_runtime(
