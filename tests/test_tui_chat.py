@@ -144,8 +144,10 @@ async def test_network_error_shows_inline_and_app_survives(emulator, emulator_cl
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         await submit(pilot, "will fail")
-        await until(pilot, lambda: screen._worker is None and (answers(screen) or screen.conversation.query(".marker")),
-                    timeout=30)
+        def shown() -> bool:
+            return screen._worker is None and bool(answers(screen) or screen.conversation.query(".marker"))
+
+        await until(pilot, shown, timeout=30)
         emulator.clear_faults()
         await submit(pilot, "works now")
         await until(pilot, lambda: any(" out" in lbl for lbl in labels(screen)), timeout=20)

@@ -154,8 +154,9 @@ class ChatScreen(Screen):
         if runtime is None:
             self.sub_title = "not connected"
         else:
+            title = f" — {self.conv_title}" if self.conv_title else ""
             self.sub_title = (f"{runtime.profile_name} · {runtime.tier} · {self.preference} · "
-                              f"on limit: {self.policy}" + (f" — {self.conv_title}" if self.conv_title else ""))
+                              f"on limit: {self.policy}{title}")
         self.query_one("#status", Static).update(self._idle_status())
 
     def _idle_status(self) -> str:
