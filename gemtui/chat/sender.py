@@ -31,6 +31,8 @@ class Request:
     max_output_tokens: int | None = None
     cost_for: Callable[[str], RequestCost] | None = None
     forced_route: str | None = None
+    # What to send once the model is known (a conversation's budget differs between models).
+    turns_for: Callable[[str], list[Turn]] | None = None
 
 
 # ---- events -------------------------------------------------------------------------------------
@@ -159,8 +161,9 @@ async def send(
         finish: str | None = None
         images: list[tuple[str, bytes]] = []
         try:
+            turns = request.turns_for(model) if request.turns_for else request.turns
             async for chunk in stream_answer(
-                client, model, request.turns, system=request.system, max_output_tokens=request.max_output_tokens
+                client, model, turns, system=request.system, max_output_tokens=request.max_output_tokens
             ):
                 chunk: StreamChunk
                 usage = chunk.usage or usage

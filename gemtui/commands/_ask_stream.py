@@ -51,12 +51,41 @@ def notice(event: object, now: float, err: TextIO) -> None:
         print(f"gemtui: {event.note or event.preferred + ' is busy'}", file=err, flush=True)
 
 
+def _session_request(runtime: Runtime, prompt: str, args: argparse.Namespace, config: Config):
+    """`--session NAME`: the stored conversation's history under the context budget."""
+    from gemtui.chat.conversation import open_named_session
+
+    session = open_named_session(args.session, engine=runtime.engine, project=runtime.project, config=config)
+    if getattr(args, "system", None):
+        session.store.set_system(session.conversation.id, args.system)
+        session.conversation = session.store.get(session.conversation.id)
+    base = build_request(args, config, [])
+    prepared = session.prepare(prompt, preference=base.preference, policy=base.policy,
+                               threshold_s=base.threshold_s, max_output_tokens=base.max_output_tokens)
+    plan = next(iter(prepared.plans.values()), None)
+    if plan is not None and plan.marker:
+        print(f"gemtui: {plan.marker.replace(' — /context', '')} (context budget)", file=sys.stderr)
+    return prepared.request, session.record
+
+
 async def ask_once(runtime: Runtime, prompt: str, args: argparse.Namespace, config: Config) -> int:
-    request = build_request(args, config, [Turn("user", prompt)])
+    from gemtui.chat.context import ContextTooLarge
+
+    record = None
+    if getattr(args, "session", None):
+        try:
+            request, record = _session_request(runtime, prompt, args, config)
+        except ContextTooLarge as exc:
+            print(f"gemtui: {exc}", file=sys.stderr)
+            return exitcodes.EXIT_USAGE
+    else:
+        request = build_request(args, config, [Turn("user", prompt)])
     out, err = sys.stdout, sys.stderr
     wrote_text = False
     async for event in send(request, engine=runtime.engine, client=runtime.client, project=runtime.project,
                             secrets=runtime.secrets):
+        if record is not None:
+            record(event)
         notice(event, runtime.engine.clock.now(), err)
         if isinstance(event, Delta):
             out.write(event.text)

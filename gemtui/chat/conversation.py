@@ -1,0 +1,176 @@
+"""A stored conversation in use: history in, the next request out under the context budget, the answer
+written back as it streams.
+
+Shared by `gemtui ask --session` and the TUI. The user's message is stored before it is sent and the
+answer is stored as it arrives (partial until finished), so a crash loses nothing. The plan is made
+per model, because the router may send the request to a model with another budget.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gemtui.chat.context import ContextBudget, ContextPlan, ContextTooLarge, plan_context, tpm_from_engine
+from gemtui.chat.router import candidates
+from gemtui.chat.sender import Delta, Failed, Finished, Request, Routed
+from gemtui.chat.sessions import Conversation, Message, SessionStore
+from gemtui.chat.tokens import TokenEstimator
+from gemtui.config import Config
+from gemtui.gemini.client import Turn
+from gemtui.quota.engine import QuotaEngine, RequestCost
+
+# A model whose budget cannot hold the request gets a cost no limit admits, so the router skips it.
+UNSENDABLE = RequestCost(input_tokens=10**15)
+SAVE_EVERY_S = 0.5
+
+
+def to_turns(messages: list[Any]) -> list[Turn]:
+    """Messages as API turns; neighbours of the same role are joined (a summary is a user turn)."""
+    turns: list[Turn] = []
+    for message in messages:
+        role = "model" if message.role == "model" else "user"
+        if turns and turns[-1].role == role:
+            turns[-1] = Turn(role, turns[-1].text + "\n\n" + message.text)
+        else:
+            turns.append(Turn(role, message.text))
+    return turns
+
+
+@dataclass
+class PreparedTurn:
+    """One request of a conversation, with the plans it was routed by."""
+
+    request: Request
+    user_message: Message
+    plans: dict[str, ContextPlan] = field(default_factory=dict)
+    errors: dict[str, ContextTooLarge] = field(default_factory=dict)
+
+
+class ChatSession:
+    def __init__(
+        self,
+        store: SessionStore,
+        conversation: Conversation,
+        *,
+        engine: QuotaEngine,
+        project: str,
+        config: Config,
+        estimator: TokenEstimator | None = None,
+        budget: ContextBudget | None = None,
+    ) -> None:
+        self.store = store
+        self.conversation = conversation
+        self.engine = engine
+        self.project = project
+        self.estimator = estimator or TokenEstimator()
+        self.budget = budget or ContextBudget.from_config(config, tpm_for=tpm_from_engine(engine, project))
+        self.messages: list[Message] = store.messages(conversation.id)
+        self._answer: Message | None = None
+        self._answer_text = ""
+        self._saved_at = 0.0
+        self._plan_used: ContextPlan | None = None
+
+    @property
+    def system(self) -> str | None:
+        return self.conversation.system
+
+    def plan(self, model: str, messages: list[Message] | None = None) -> ContextPlan:
+        return plan_context(messages if messages is not None else self.messages, self.system, model,
+                            self.budget, self.estimator)
+
+    def prepare(
+        self,
+        prompt: str,
+        *,
+        preference: str = "auto",
+        policy: str = "switch",
+        threshold_s: float = 20.0,
+        max_output_tokens: int | None = None,
+    ) -> PreparedTurn:
+        """Store the user's message and build the request. Raises ContextTooLarge if no model can take it."""
+        user = self.store.append(self.conversation.id, "user", prompt)
+        self.messages.append(user)
+        snapshot = list(self.messages)  # later messages (typed while this waits) are not part of it
+        preferred, order = candidates(preference)
+        request = Request(turns=to_turns([user]), system=self.system, preference=preference, policy=policy,
+                          threshold_s=threshold_s, max_output_tokens=max_output_tokens)
+        prepared = PreparedTurn(request, user)
+
+        def plan_for(model: str) -> ContextPlan | None:
+            if model not in prepared.plans and model not in prepared.errors:
+                try:
+                    prepared.plans[model] = self.plan(model, snapshot)
+                except ContextTooLarge as exc:
+                    prepared.errors[model] = exc
+            return prepared.plans.get(model)
+
+        if not any([plan_for(model) for model in order]):
+            self.store.update_message(user.id, status="error", error=str(prepared.errors[preferred]))
+            raise prepared.errors[preferred]
+
+        def cost_for(model: str) -> RequestCost:
+            plan = plan_for(model)
+            return RequestCost(input_tokens=plan.total_tokens) if plan else UNSENDABLE
+
+        def turns_for(model: str) -> list[Turn]:
+            plan = self._plan_used = plan_for(model)
+            return to_turns(plan.sent) if plan else to_turns([user])
+
+        request.cost_for = cost_for
+        request.turns_for = turns_for
+        return prepared
+
+    # ---- writing the answer back ------------------------------------------------------------
+
+    def record(self, event: object) -> None:
+        """Store what an event from the sender means for this conversation."""
+        if isinstance(event, Routed):
+            if self._answer is None:
+                self._answer = self.store.append(self.conversation.id, "model", "", model=event.model,
+                                                 status="pending")
+                self._answer_text = ""
+            else:
+                self.store.update_message(self._answer.id, model=event.model)
+        elif isinstance(event, Delta) and self._answer is not None:
+            self._answer_text += event.text
+            now = time.monotonic()
+            if now - self._saved_at >= SAVE_EVERY_S:
+                self.store.update_message(self._answer.id, text=self._answer_text, status="partial")
+                self._saved_at = now
+        elif isinstance(event, Finished):
+            usage = event.usage
+            if self._answer is None:
+                self._answer = self.store.append(self.conversation.id, "model", "", model=event.model)
+            self.store.update_message(
+                self._answer.id,
+                text=event.text,
+                status="complete",
+                model=event.model,
+                input_tokens=usage.input_tokens if usage else None,
+                output_tokens=usage.output_tokens if usage else None,
+                latency_s=event.latency_s,
+            )
+            if usage and usage.input_tokens and self._plan_used is not None:
+                self._plan_used.observe(self.estimator, usage.input_tokens)
+            self._finish()
+        elif isinstance(event, Failed):
+            if self._answer is not None and event.partial:
+                self.store.update_message(self._answer.id, text=event.partial, status="partial",
+                                          error=event.failure.message)
+            elif self._answer is not None:
+                self.store.delete_message(self._answer.id)
+            self._finish()
+
+    def _finish(self) -> None:
+        self.messages = self.store.messages(self.conversation.id)
+        self._answer = None
+        self._answer_text = ""
+        self._plan_used = None
+
+
+def open_named_session(name: str, *, engine: QuotaEngine, project: str, config: Config,
+                       store: SessionStore | None = None) -> ChatSession:
+    store = store or SessionStore()
+    return ChatSession(store, store.get_or_create_named(name), engine=engine, project=project, config=config)
