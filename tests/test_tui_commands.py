@@ -30,7 +30,8 @@ async def test_every_screen_command_opens_and_closes(emulator, emulator_clock):
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await ready(pilot)
         for command, screen_type in (
-            ("/help", HelpScreen), ("/quota", QuotaScreen), ("/sessions", SessionsScreen), ("/auth", AuthScreen),
+            ("/help", HelpScreen), ("/quota", QuotaScreen), ("/sessions", SessionsScreen),
+            ("/auth", AuthScreen),
             ("/context", ContextScreen), ("/model", ModelPicker), ("/theme", ThemePicker),
         ):
             await submit(pilot, command)

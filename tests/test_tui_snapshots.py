@@ -1,0 +1,126 @@
+"""Snapshots of the main states: normal, warning, critical, queue with items, fallback notice, blocked for the day.
+
+The engine reads a frozen clock and the local zone is pinned, so countdowns and reset times are the
+same on every run; conversations come from the sessions store (fixed labels), never from a live stream,
+except the fallback notice, whose latency is pinned.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from gemtui.chat.sessions import SessionStore
+from gemtui.quota.limits import FLASH, PRO
+from gemtui.quota.pacific import next_midnight
+from tests.tui_helpers import FrozenClock, fill, make_app, ready, submit, until
+
+SIZE = (120, 34)
+
+
+@pytest.fixture(autouse=True)
+def pinned_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def frozen(emulator_clock):
+    emulator_clock.running = False
+    return FrozenClock(emulator_clock())
+
+
+def _seed_conversation() -> None:
+    store = SessionStore()
+    conv = store.create(title="rate limits")
+    store.append(conv.id, "user", "What does RPM mean?")
+    store.append(conv.id, "model", "**RPM** is *requests per minute*: the number of calls one project may make "
+                 "to one model in any rolling 60-second window.", model=PRO, input_tokens=9, output_tokens=24,
+                 latency_s=1.2)
+    store.close()
+
+
+def _snap(snap_compare, app, run_before=None):
+    async def before(pilot):
+        await ready(pilot)
+        if run_before is not None:
+            await run_before(pilot)
+        await pilot.pause(0.4)
+
+    return snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_snapshot_normal(snap_compare, emulator, frozen):
+    _seed_conversation()
+    app = make_app(emulator, frozen, resume="")
+    assert _snap(snap_compare, app)
+
+
+def _with_usage(emulator, frozen, used_model: str, requests: int, tokens: int = 10, **kwargs):
+    _seed_conversation()
+    app = make_app(emulator, frozen, resume="", **kwargs)
+
+    async def use(pilot):
+        fill(pilot.app.runtime, used_model, requests, tokens)
+        pilot.app.screen.refresh_gauges()
+
+    return app, use
+
+
+def test_snapshot_warning(snap_compare, emulator, frozen):
+    app, use = _with_usage(emulator, frozen, PRO, 4)
+    assert _snap(snap_compare, app, use)
+
+
+def test_snapshot_critical(snap_compare, emulator, frozen):
+    app, use = _with_usage(emulator, frozen, PRO, 5, tokens=40_000)
+    assert _snap(snap_compare, app, use)
+
+
+def test_snapshot_queue_with_items(snap_compare, emulator, frozen):
+    app, use = _with_usage(emulator, frozen, PRO, 5, model="pro")
+
+    async def queue(pilot):
+        await use(pilot)
+        for prompt in ("Summarise the ledger design", "And the emulator?", "Compare both in a table"):
+            await submit(pilot, prompt)
+        await until(pilot, lambda: len(pilot.app.screen._waiting()) == 3)
+
+    assert _snap(snap_compare, app, queue)
+
+
+def test_snapshot_fallback_notice(snap_compare, emulator, frozen, monkeypatch):
+    import types
+
+    import gemtui.chat.sender as sender
+
+    monkeypatch.setattr(sender, "time", types.SimpleNamespace(monotonic=lambda: 100.0))
+    app, use = _with_usage(emulator, frozen, PRO, 5)
+
+    async def switch(pilot):
+        await use(pilot)
+        await submit(pilot, "Pro is busy, who answers?")
+        screen = pilot.app.screen
+        await until(pilot, lambda: any(" out" in m._label for m in screen.conversation.messages()
+                                       if m.role == "model" and m.msg_id != 2))
+
+    assert _snap(snap_compare, app, switch)
+
+
+def test_snapshot_blocked_for_the_day(snap_compare, emulator, frozen):
+    _seed_conversation()
+    app = make_app(emulator, frozen, resume="")
+
+    async def block(pilot):
+        runtime = pilot.app.runtime
+        until_ms = int(next_midnight(frozen.now()) * 1000)
+        fill(runtime, PRO, 3)
+        for model in (PRO, FLASH):
+            runtime.engine.ledger.set_block(runtime.project, model, "rpd", until_ms)
+        pilot.app.screen.refresh_gauges()
+
+    assert _snap(snap_compare, app, block)
