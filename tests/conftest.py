@@ -8,6 +8,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures_emulator",
     "tests.fixtures_keyring",
+    "tests.fixtures_e2e",
 ]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from gemtui.auth.endpoints import endpoint_secrets
 from gemtui.config import Config
+from gemtui.chat.sender import Target
 from gemtui.gemini.client import make_client
 from gemtui.quota.clock import Clock
 from gemtui.quota.engine import QuotaEngine
@@ -25,6 +26,7 @@ class Runtime:
     engine: QuotaEngine
     config: Config
     _client: Any = field(default=None, repr=False)
+    backup: Runtime | None = None  # a backup profile, used only when this one cannot admit in time
 
     @property
     def client(self) -> Any:
@@ -32,6 +34,12 @@ class Runtime:
         if self._client is None:
             self._client = make_client(self.api_key, self.endpoint, self.api_version)
         return self._client
+
+    def target(self) -> Target:
+        return Target(self.engine, self.client, self.project, self.profile_name, self.secrets)
+
+    def backup_target(self) -> Target | None:
+        return self.backup.target() if self.backup is not None else None
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -61,10 +61,11 @@ class Routed:
     model: str
     preferred: str
     note: str = ""
+    via: str = ""  # the backup profile's name when failover sent it
 
     @property
     def switched(self) -> bool:
-        return self.model != self.preferred
+        return self.model != self.preferred or bool(self.via)
 
 
 @dataclass
@@ -108,6 +109,34 @@ def estimate_cost(turns: list[Turn], system: str | None) -> RequestCost:
     return RequestCost(input_tokens=max(1, chars // 3 + 4 * len(turns)))
 
 
+@dataclass
+class Target:
+    """Where a request can go: a profile's engine scope and SDK client."""
+
+    engine: QuotaEngine
+    client: Any
+    project: str
+    label: str = ""
+    secrets: tuple[str, ...] = ()
+
+
+def _route(request: Request, target: Target, cost_for: Callable[[str], RequestCost], forced_route: str | None,
+           reserve: bool = True) -> Decision:
+    return decide(target.engine, target.project, request.preference, cost_for, policy=request.policy,
+                  threshold_s=request.threshold_s, forced_route=forced_route, reserve=reserve)
+
+
+def _failover(request: Request, decision: Decision, backup: Target | None,
+              cost_for: Callable[[str], RequestCost], forced_route: str | None) -> Decision | None:
+    """The backup profile takes the request only when the primary cannot admit it within the threshold."""
+    if backup is None or decision.kind == "go" or decision.kind == "ask":
+        return None
+    if decision.kind == "wait" and decision.admission.wait_s <= request.threshold_s:
+        return None
+    alternative = _route(request, backup, cost_for, forced_route)
+    return alternative if alternative.kind == "go" else None
+
+
 async def send(
     request: Request,
     *,
@@ -116,26 +145,25 @@ async def send(
     project: str,
     secrets: tuple[str, ...] = (),
     first_decision: Decision | None = None,
+    backup: Target | None = None,
 ) -> AsyncIterator[Event]:
     """Drive one request to a Finished or Failed event.
 
     `first_decision`: a routing decision the caller already made (and reserved) for this request.
+    `backup`: a backup profile's target, used only when the primary cannot admit within the threshold.
     """
+    primary = Target(engine, client, project, "", secrets)
     clock = engine.clock
     cost_for = request.cost_for or (lambda _model: estimate_cost(request.turns, request.system))
     transient_attempts = 0
     forced_route = request.forced_route
     while True:
-        decision: Decision = first_decision or decide(
-            engine,
-            project,
-            request.preference,
-            cost_for,
-            policy=request.policy,
-            threshold_s=request.threshold_s,
-            forced_route=forced_route,
-        )
+        target = primary
+        decision: Decision = first_decision or _route(request, primary, cost_for, forced_route)
         first_decision = None
+        via_backup = _failover(request, decision, backup, cost_for, forced_route)
+        if via_backup is not None and backup is not None:
+            target, primary_decision, decision = backup, decision, via_backup
         if decision.kind == "refuse":
             reasons = "; ".join(a.reason for a in decision.refusals) or decision.reason
             yield Failed(Failure("rate_limited", f"cannot send: {reasons}"), None, refused_before_sending=True)
@@ -153,7 +181,9 @@ async def send(
         note = ""
         if decision.switched and decision.preferred_admission is not None:
             note = f"{decision.preferred_admission.reason} → answered by {model}"
-        yield Routed(model, decision.preferred, note)
+        if target is backup:
+            note = f"{primary_decision.reason} → sent with backup profile {backup.label} ({model})"
+        yield Routed(model, decision.preferred, note, via=target.label)
 
         started = time.monotonic()
         text_parts: list[str] = []
@@ -163,7 +193,7 @@ async def send(
         try:
             turns = request.turns_for(model) if request.turns_for else request.turns
             async for chunk in stream_answer(
-                client, model, turns, system=request.system, max_output_tokens=request.max_output_tokens
+                target.client, model, turns, system=request.system, max_output_tokens=request.max_output_tokens
             ):
                 chunk: StreamChunk
                 usage = chunk.usage or usage
@@ -173,17 +203,18 @@ async def send(
                     text_parts.append(chunk.text)
                     yield Delta(chunk.text, usage)
         except Exception as exc:  # every failure becomes a typed outcome
-            failure = classify(exc, secrets=secrets, streaming_started=bool(text_parts))
+            failure = classify(exc, secrets=target.secrets, streaming_started=bool(text_parts))
             partial = "".join(text_parts)
             accepted = bool(text_parts) or usage is not None
             if accepted:
                 # The server accepted the request: it counts against quota whatever happened later.
-                engine.commit(reservation, input_tokens=usage.input_tokens if usage else None)
+                target.engine.commit(reservation, input_tokens=usage.input_tokens if usage else None)
             elif failure.kind != "rate_limited":
-                engine.release(reservation)  # refused or never delivered: the server did not count it
+                target.engine.release(reservation)  # refused or never delivered: the server did not count it
             if failure.kind == "rate_limited" and failure.hit is not None:
                 # The engine releases the refused reservation itself, reading its cost first.
-                verdict = engine.on_rate_limited(project, model, failure.hit, None if accepted else reservation)
+                refused = None if accepted else reservation
+                verdict = target.engine.on_rate_limited(target.project, model, failure.hit, refused)
                 if verdict.retry:
                     yield Retrying(model, verdict.not_before, verdict.reason)
                     await clock.sleep(max(0.0, verdict.not_before - clock.now()))
@@ -192,7 +223,7 @@ async def send(
                 return
             if failure.transient and not partial:
                 transient_attempts += 1
-                verdict = engine.on_transient_failure(project, model, transient_attempts)
+                verdict = target.engine.on_transient_failure(target.project, model, transient_attempts)
                 if verdict.retry and transient_attempts < MAX_TRANSIENT_ATTEMPTS:
                     yield Retrying(model, verdict.not_before, f"{failure.message}; {verdict.reason}")
                     await clock.sleep(max(0.0, verdict.not_before - clock.now()))
@@ -202,13 +233,13 @@ async def send(
         except BaseException:
             # Cancelled (Esc, Ctrl-C): keep the books honest before unwinding.
             if text_parts or usage is not None:
-                engine.commit(reservation, input_tokens=usage.input_tokens if usage else None)
+                target.engine.commit(reservation, input_tokens=usage.input_tokens if usage else None)
             else:
-                engine.release(reservation)
+                target.engine.release(reservation)
             raise
 
-        engine.commit(reservation, input_tokens=usage.input_tokens if usage else None)
-        engine.on_success(project, model)
+        target.engine.commit(reservation, input_tokens=usage.input_tokens if usage else None)
+        target.engine.on_success(target.project, model)
         yield Finished(
             model=model,
             text="".join(text_parts),

@@ -82,8 +82,11 @@ async def ask_once(runtime: Runtime, prompt: str, args: argparse.Namespace, conf
         request = build_request(args, config, [Turn("user", prompt)])
     out, err = sys.stdout, sys.stderr
     wrote_text = False
+    if runtime.backup is not None:
+        print(f"gemtui: backup profile {runtime.backup.profile_name} takes requests {runtime.profile_name} "
+              "cannot send within the wait threshold", file=err)
     async for event in send(request, engine=runtime.engine, client=runtime.client, project=runtime.project,
-                            secrets=runtime.secrets):
+                            secrets=runtime.secrets, backup=runtime.backup_target()):
         if record is not None:
             record(event)
         notice(event, runtime.engine.clock.now(), err)

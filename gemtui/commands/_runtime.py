@@ -53,7 +53,7 @@ def open_runtime(args: argparse.Namespace, config: Config | None = None) -> Open
         return Opened(runtime, emulator)
 
     from gemtui.auth.endpoints import validate_endpoint
-    from gemtui.auth.resolve import resolve_profile
+    from gemtui.auth.resolve import resolve_backup, resolve_profile
 
     profile = resolve_profile(getattr(args, "profile", None) or os.environ.get("GEMTUI_PROFILE"), config=config)
     if endpoint:
@@ -67,4 +67,15 @@ def open_runtime(args: argparse.Namespace, config: Config | None = None) -> Open
         api_version=api_version or profile.api_version,
         config=config,
     )
+    backup = resolve_backup(profile, config=config)
+    if backup is not None:
+        runtime.backup = build_runtime(
+            profile_name=backup.name,
+            project=backup.project,
+            tier=backup.tier,
+            api_key=backup.api_key,
+            endpoint=backup.endpoint,
+            api_version=backup.api_version,
+            config=config,
+        )
     return Opened(runtime)
