@@ -106,7 +106,7 @@ async def test_palette_lists_slash_commands(emulator, emulator_clock):
     app = make_app(emulator, EmuAlignedClock(emulator_clock))
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await ready(pilot)
-        provider = commands.SlashCommandProvider(chat, None)
+        provider = commands.slash_provider()(chat, None)
         hits = [hit async for hit in provider.search("quota")]
         assert hits and "/quota" in str(hits[0].match_display)
         await hits[0].command()

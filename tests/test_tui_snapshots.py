@@ -29,9 +29,12 @@ def pinned_zone(monkeypatch):
 
 
 @pytest.fixture
-def frozen(emulator_clock):
-    emulator_clock.running = False
-    return FrozenClock(emulator_clock())
+def frozen(emulator, emulator_clock):
+    from tests.fixtures_emulator import EMULATOR_T0
+
+    t = EMULATOR_T0 + 0.5  # exact, so countdowns never straddle a second boundary between runs
+    emulator_clock.set(t, running=False)
+    return FrozenClock(t)
 
 
 def _seed_conversation() -> None:
@@ -46,10 +49,13 @@ def _seed_conversation() -> None:
 
 def _snap(snap_compare, app, run_before=None):
     async def before(pilot):
-        await ready(pilot)
+        screen = await ready(pilot)
+        screen.composer.area.cursor_blink = False  # a blinking cursor would make pictures differ
         if run_before is not None:
             await run_before(pilot)
         await pilot.pause(0.4)
+        pilot.app.clear_notifications()  # toasts time out by wall clock: keep them out of the pictures
+        await pilot.pause(0.1)
 
     return snap_compare(app, terminal_size=SIZE, run_before=before)
 

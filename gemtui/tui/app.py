@@ -15,7 +15,7 @@ from typing import Any
 from textual.app import App
 from textual.binding import Binding
 
-from gemtui.tui.commands import SlashCommandProvider
+from gemtui.tui.commands import slash_provider
 from gemtui.tui.themes import DEFAULT_DARK, load_themes
 
 
@@ -23,7 +23,7 @@ class GemtuiApp(App[int]):
     """`opener()` returns an object with `.runtime` and `.close()` (see commands/_runtime.Opened)."""
 
     TITLE = "gemtui"
-    COMMANDS = App.COMMANDS | {SlashCommandProvider}
+    COMMANDS = App.COMMANDS | {slash_provider}
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
     def __init__(
@@ -49,6 +49,8 @@ class GemtuiApp(App[int]):
         self.runtime_ready = asyncio.Event()
         self.client_ready = asyncio.Event()
         self.theme_problems: list[str] = []
+        # Before mount: setting a theme later would restyle every widget once more before first paint.
+        self._register_themes()
 
     # ---- themes ----------------------------------------------------------------------------------
 
@@ -81,7 +83,6 @@ class GemtuiApp(App[int]):
     def on_mount(self) -> None:
         from gemtui.tui.screens.chat import ChatScreen
 
-        self._register_themes()
         self.push_screen(ChatScreen())
         for problem in self.theme_problems:
             self.notify(f"theme skipped: {problem}", severity="warning")

@@ -6,12 +6,14 @@ and restores when they scroll back down, so a long answer never yanks the view f
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Static
+
+# Markdown (and markdown-it) load with the first message, not at start-up: first paint stays fast.
 
 
 def answer_label(model: str | None, input_tokens: int | None, output_tokens: int | None,
@@ -26,6 +28,16 @@ def answer_label(model: str | None, input_tokens: int | None, output_tokens: int
     if latency_s is not None:
         parts.append(f"{latency_s:.1f} s")
     return " · ".join(parts)
+
+
+FLUSH_S = 1 / 30  # streamed text reaches the Markdown widget at most this often
+SEGMENT_CHARS = 3000  # past this, a streamed answer continues in a new Markdown block
+
+
+async def _stop(stream: Any) -> None:
+    """Stop a MarkdownStream; its task must have started once, or stop() raises CancelledError."""
+    await asyncio.sleep(0)
+    await stream.stop()
 
 
 class MessageView(Vertical):
@@ -50,9 +62,11 @@ class MessageView(Vertical):
         self.text = text
         self.msg_id = msg_id
         self._label = label
-        self._stream: MarkdownStream | None = None
+        self._stream: Any = None
 
     def compose(self) -> ComposeResult:
+        from textual.widgets import Markdown
+
         yield Static(self._label or ("you" if self.role == "user" else "…"), classes="label")
         yield Markdown(self.text)
         yield Static("", classes="status")
@@ -72,16 +86,53 @@ class MessageView(Vertical):
         self.set_class(bool(text) and error, "-error")
 
     async def write(self, fragment: str) -> None:
-        """Append streamed text; the MarkdownStream batches fragments faster than a frame."""
+        """Append streamed text. Fragments are gathered and handed to the MarkdownStream at most once a
+        frame: every Markdown append re-parses the tail, so thousands of tiny ones cost far more."""
         if self._stream is None:
+            from textual.widgets import Markdown
+
             self._stream = Markdown.get_stream(self.query_one(Markdown))
+            self._pending: list[str] = []
+            self._flush_timer: Any = None
+            self._segment = self.text
         self.text += fragment
-        await self._stream.write(fragment)
+        self._pending.append(fragment)
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_S, self._flush)
+
+    async def _flush(self) -> None:
+        self._flush_timer = None
+        if self._stream is None or not self._pending:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._segment += text
+        cut = self._segment.rfind("\n\n")
+        if len(self._segment) > SEGMENT_CHARS and cut > 0 and self._segment[:cut].count("```") % 2 == 0:
+            # Long answers continue in a fresh Markdown block at a paragraph boundary outside code, so
+            # each append re-parses a few KB instead of the whole answer and the loop stays responsive.
+            head_len = cut + 2 - (len(self._segment) - len(text))
+            head, tail = text[:max(0, head_len)], text[max(0, head_len):]
+            if head:
+                await self._stream.write(head)
+            await _stop(self._stream)
+            from textual.widgets import Markdown
+
+            block = Markdown()
+            await self.mount(block, before=self.query_one(".status"))
+            self._stream = Markdown.get_stream(block)
+            self._segment = tail
+            text = tail
+        if text:
+            await self._stream.write(text)
 
     async def end_stream(self) -> None:
         if self._stream is not None:
+            if self._flush_timer is not None:
+                self._flush_timer.stop()
+            await self._flush()
             stream, self._stream = self._stream, None
-            await stream.stop()
+            await _stop(stream)
 
 
 class Conversation(VerticalScroll):
