@@ -13,13 +13,17 @@ class SharedClock:
     """gemtui's engine clock driving the emulator's ManualClock: a wait advances both at once, so a
     test crosses minutes (and midnights) instantly while both sides of the wire agree on the time."""
 
-    def __init__(self, manual) -> None:
+    def __init__(self, manual, settle_s: float = 0.0) -> None:
         self.manual = manual
+        # Real seconds to let requests already in flight reach the server before time jumps
+        # (only concurrent tests need it: in real life time never jumps past a request on the wire).
+        self.settle_s = settle_s
 
     def now(self) -> float:
         return self.manual()
 
     async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(self.settle_s)
         if seconds > 0:
             self.manual.advance(seconds)
         await asyncio.sleep(0)

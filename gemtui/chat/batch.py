@@ -172,6 +172,9 @@ async def run_batch(
             if maybe is not None:
                 await maybe
             report()
+            # Leave the running set before waking the dispatcher: a done-callback would run one
+            # loop turn later, and the dispatcher could go back to sleep counting this task.
+            running.discard(asyncio.current_task())  # type: ignore[arg-type]
             wake.set()
 
     try:

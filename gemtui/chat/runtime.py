@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from gemtui.auth.endpoints import endpoint_secrets
-from gemtui.config import Config
 from gemtui.chat.sender import Target
+from gemtui.config import Config
 from gemtui.gemini.client import make_client
 from gemtui.quota.clock import Clock
 from gemtui.quota.engine import QuotaEngine

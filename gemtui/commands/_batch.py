@@ -58,7 +58,7 @@ class ProgressLine:
 def run_batch_command(args: argparse.Namespace, config: Config) -> int:
     from gemtui.auth.errors import AuthError
     from gemtui.commands._ask_stream import build_request
-    from gemtui.commands._runtime import open_runtime
+    from gemtui.commands._runtime import open_runtime, setup_exit_code
 
     try:
         prompts = read_prompts(Path(args.batch))
@@ -74,7 +74,7 @@ def run_batch_command(args: argparse.Namespace, config: Config) -> int:
         opened = open_runtime(args, config)
     except (AuthError, ValueError) as exc:
         print(f"gemtui: {exc}", file=sys.stderr)
-        return exitcodes.EXIT_AUTH if isinstance(exc, AuthError) else exitcodes.EXIT_USAGE
+        return setup_exit_code(exc)
     runtime = opened.runtime
     base = build_request(args, config, [])
     from gemtui.chat.batch import daily_capacity_warning

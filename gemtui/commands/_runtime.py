@@ -20,6 +20,16 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-version", default=sup, help="API version path, e.g. v1beta")
 
 
+def setup_exit_code(exc: Exception) -> int:
+    """Status for a failure to set up a runtime: a bad endpoint or profile name is usage, the rest auth."""
+    from gemtui import exitcodes
+    from gemtui.auth.errors import AuthError, EndpointError, ProfileError
+
+    if isinstance(exc, AuthError) and not isinstance(exc, EndpointError | ProfileError):
+        return exitcodes.EXIT_AUTH
+    return exitcodes.EXIT_USAGE
+
+
 @dataclass
 class Opened:
     runtime: Any

@@ -57,13 +57,13 @@ def run(args: argparse.Namespace) -> int:
         print("gemtui: the prompt is empty", file=sys.stderr)
         return exitcodes.EXIT_USAGE
 
-    from gemtui.commands._runtime import open_runtime
+    from gemtui.commands._runtime import open_runtime, setup_exit_code
 
     try:
         opened = open_runtime(args, config)
     except (AuthError, ValueError) as exc:
         print(f"gemtui: {exc}", file=sys.stderr)
-        return exitcodes.EXIT_AUTH if isinstance(exc, AuthError) else exitcodes.EXIT_USAGE
+        return setup_exit_code(exc)
     try:
         for warning in opened.runtime.engine.warnings:
             print(f"gemtui: warning: {warning}", file=sys.stderr)

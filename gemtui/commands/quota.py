@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gemtui.auth.errors import AuthError
-    from gemtui.commands._runtime import open_runtime
+    from gemtui.commands._runtime import open_runtime, setup_exit_code
     from gemtui.config import ConfigError, load_config
     from gemtui.quota.limits import FALLBACK_ORDER, resolve_model
     from gemtui.quota.render import format_gauges_table
@@ -34,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"gemtui: {exc}", file=sys.stderr)
         return exitcodes.EXIT_USAGE
-    except AuthError as exc:
+    except (AuthError, ValueError) as exc:
         print(f"gemtui: {exc}", file=sys.stderr)
-        return exitcodes.EXIT_AUTH
+        return setup_exit_code(exc)
     try:
         runtime = opened.runtime
         models = list(FALLBACK_ORDER)

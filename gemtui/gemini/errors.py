@@ -28,7 +28,9 @@ FailureKind = Literal[
     "unknown",
 ]
 
-_TRANSIENT: frozenset[str] = frozenset({"capacity", "server", "overloaded", "stream_cut", "unreachable"})
+# An unreachable endpoint (refused, DNS, TLS) is not retried: a dead relay stays dead, and the user
+# should hear it at once. A timeout is different: it is classified as "server" and retried.
+_TRANSIENT: frozenset[str] = frozenset({"capacity", "server", "overloaded", "stream_cut"})
 
 _EXIT = {
     "rate_limited": exitcodes.EXIT_QUOTA,
@@ -129,7 +131,7 @@ def classify(exc: BaseException, *, secrets: tuple[str, ...] = (), streaming_sta
     if names & set(_CUT) or (streaming_started and names & set(_TIMEOUT)):
         return Failure("stream_cut", "the answer stream was cut before it finished; the partial answer is kept")
     if names & set(_TIMEOUT):
-        return Failure("unreachable", "the endpoint did not answer in time")
+        return Failure("server", "the endpoint did not answer in time")
     if names & set(_UNREACHABLE) or isinstance(exc, ConnectionError | OSError):
         return Failure("unreachable", f"cannot reach the endpoint: {one_line(exc, secrets)}")
     if type(exc).__name__ == "JSONDecodeError" or isinstance(exc, ValueError) and "json" in str(exc).lower():

@@ -1,0 +1,121 @@
+"""The persistent queue and the batch runner: nothing lost, everything sent as soon as it may go."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gemtui.chat.batch import BatchFileError, read_prompts, run_batch, single_turn_request
+from gemtui.chat.queue import QueueError, RequestQueue
+from gemtui.chat.sender import Request
+from gemtui.cli import main
+from gemtui.gemini.client import make_client
+
+PRO = "gemini-2.5-pro"
+
+
+def test_queue_keeps_order_and_supports_cancel_edit_merge(tmp_path):
+    queue = RequestQueue(tmp_path / "q.sqlite3")
+    a, b, c, d = (queue.add(1, text) for text in ("first", "second", "third", "fourth"))
+    assert [i.prompt for i in queue.items()] == ["first", "second", "third", "fourth"]
+    assert queue.cancel(b.id)
+    assert queue.edit(c.id, "third, edited")
+    merged = queue.merge([c.id, d.id])
+    assert merged.id == c.id and merged.prompt == "third, edited\n\nfourth"
+    assert [i.prompt for i in queue.items()] == ["first", "third, edited\n\nfourth"]
+    with pytest.raises(QueueError):
+        queue.merge([a.id, b.id])  # b was cancelled
+    with pytest.raises(QueueError):
+        queue.edit(a.id, "   ")
+    assert [i.prompt for i in RequestQueue(tmp_path / "q.sqlite3").items()] == [
+        "first", "third, edited\n\nfourth"], "the queue is on disk"
+
+
+def test_items_a_killed_process_was_sending_are_put_back_in_line(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    script = (
+        "import os, sys; from pathlib import Path; from gemtui.chat.queue import RequestQueue\n"
+        f"q = RequestQueue(Path({str(path)!r})); item = q.add(7, 'in flight'); q.mark(item.id, 'sending')\n"
+        "q.add(7, 'waiting'); os.kill(os.getpid(), 9)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert done.returncode == -9
+    waiting = RequestQueue(path).recover()
+    assert [(i.prompt, i.state) for i in waiting] == [("in flight", "queued"), ("waiting", "queued")]
+    assert "resumed" in (waiting[0].reason or "")
+
+
+def test_a_corrupt_queue_file_is_moved_aside(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    path.write_bytes(os.urandom(4096))
+    queue = RequestQueue(path)
+    assert queue.warnings and "moved" in queue.warnings[0]
+    assert queue.add(None, "works").prompt == "works"
+    assert any(p.name.startswith("q.sqlite3.corrupt-") for p in tmp_path.iterdir())
+
+
+def test_batch_file_formats_and_errors(tmp_path):
+    plain = tmp_path / "p.txt"
+    plain.write_text("one\n\n two \n")
+    assert read_prompts(plain) == ["one", "two"]
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text('{"prompt": "a"}\n{"prompt": "b", "id": 3}\n')
+    assert read_prompts(jsonl) == ["a", "b"]
+    jsonl.write_text('{"prompt": "a"}\n{"nope": 1}\n')
+    with pytest.raises(BatchFileError, match=":2:"):
+        read_prompts(jsonl)
+    with pytest.raises(BatchFileError, match="cannot read"):
+        read_prompts(tmp_path / "missing.txt")
+
+
+async def test_batch_sends_each_prompt_as_soon_as_admitted(emulator, engine_factory, shared_clock, tmp_path):
+    shared_clock.settle_s = 0.3
+    engine = engine_factory()
+    client = make_client("key-c", emulator.base_url)
+    results = []
+    progress = await run_batch(
+        [f"prompt {n} [[tokens=10]]" for n in range(8)],
+        engine=engine,
+        client=client,
+        project="proj-other",
+        make_request=single_turn_request(Request(turns=[], preference="pro")),
+        on_result=results.append,
+        queue=RequestQueue(tmp_path / "q.sqlite3"),
+    )
+    assert progress.done == 8 and progress.failed == 0
+    assert sorted(r.index for r in results) == list(range(8))
+    assert all(r.model == PRO and r.text and r.input_tokens for r in results)
+    waited = sorted(r.queued_s for r in results)
+    assert waited[:5] == [0.0] * 5, "the first five go at once: RPM 5"
+    assert all(59 <= w <= 61 for w in waited[5:]), "the rest go exactly when the window frees"
+    stats = emulator.counters()["proj-other"][PRO]
+    assert stats["accepted"] == 8 and stats["rejected_429"] == 0
+    assert RequestQueue(tmp_path / "q.sqlite3").items() == [], "nothing left waiting"
+
+
+def test_batch_command_writes_jsonl_and_warns_about_the_day(emulator, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GEMINI_API_KEY", "key-c")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(f"question {n} [[tokens=8]]" for n in range(3)))
+    out = tmp_path / "out.jsonl"
+    emulator.set_limits("gemini-2.5-flash", "free", rpd=2)
+    from gemtui.config import update_config
+
+    update_config(lambda doc: doc.setdefault("limits", {}).update({"gemini-2.5-flash": {"rpd": 2}}))
+    code = main(["ask", "--endpoint", emulator.base_url, "--model", "flash", "--batch", str(prompts),
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "this batch has 3 prompts" in err and "leave 2" in err
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 3
+    assert {tuple(sorted(line)) for line in lines} == {
+        ("error", "index", "input_tokens", "model", "output_tokens", "prompt", "queued_s", "text")}
+    answered = [line for line in lines if not line["error"]]
+    refused = [line for line in lines if line["error"]]
+    assert len(answered) == 2 and len(refused) == 1 and "RPD" in refused[0]["error"]
+    assert code == 6 and "batch finished: 2 answered, 1 failed" in err
+    assert emulator.counters()["proj-other"]["gemini-2.5-flash"]["rejected_429"] == 0
