@@ -194,3 +194,24 @@ async def test_backup_profile_takes_over_only_when_the_primary_cannot_admit(emul
     assert "backup profile paid-backup" in routes[-1].note
     assert server(emulator, PRO, "proj-other")["accepted"] == 1
     assert server(emulator, PRO)["rejected_429"] == 0
+
+
+async def test_image_model_on_the_free_tier_is_refused_before_sending(emulator, engine_factory, client):
+    engine = engine_factory()
+    events = await collect(send(ask("a cat", "gemini-2.5-flash-image"), engine=engine, client=client,
+                                project=PROJECT))
+    assert isinstance(events[-1], Failed) and events[-1].refused_before_sending
+    assert "IPM" in events[-1].failure.message
+    assert server(emulator, "gemini-2.5-flash-image") == {} or server(emulator, "gemini-2.5-flash-image")[
+        "accepted"] == 0
+
+
+async def test_image_model_on_tier1_books_images(emulator, engine_factory, client):
+    emulator.set_tier(PROJECT, "tier1")
+    engine = engine_factory(tier="tier1")
+    events = await collect(send(ask("a cat", "gemini-2.5-flash-image"), engine=engine, client=client,
+                                project=PROJECT))
+    assert isinstance(events[-1], Finished) and events[-1].images
+    assert events[-1].images[0][1].startswith(b"\x89PNG")
+    gauge = engine.gauges(PROJECT, ["gemini-2.5-flash-image"])["gemini-2.5-flash-image"]["ipm"]
+    assert gauge.used == 1 == server(emulator, "gemini-2.5-flash-image")["ipm"] and gauge.limit == 10

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gemtui.chat.router import Decision, Policy, decide
 from gemtui.gemini.client import StreamChunk, Turn, Usage, stream_answer
 from gemtui.gemini.errors import Failure, classify
 from gemtui.quota.engine import QuotaEngine, RequestCost
+from gemtui.quota.limits import images_per_request
 
 MAX_TRANSIENT_ATTEMPTS = 5
 
@@ -109,6 +110,16 @@ def estimate_cost(turns: list[Turn], system: str | None) -> RequestCost:
     return RequestCost(input_tokens=max(1, chars // 3 + 4 * len(turns)))
 
 
+def _with_images(cost_for: Callable[[str], RequestCost]) -> Callable[[str], RequestCost]:
+    """An image model spends IPM on every request, whatever the caller estimated."""
+
+    def cost(model: str) -> RequestCost:
+        base = cost_for(model)
+        return replace(base, images=max(base.images, images_per_request(model)))
+
+    return cost
+
+
 @dataclass
 class Target:
     """Where a request can go: a profile's engine scope and SDK client."""
@@ -154,7 +165,7 @@ async def send(
     """
     primary = Target(engine, client, project, "", secrets)
     clock = engine.clock
-    cost_for = request.cost_for or (lambda _model: estimate_cost(request.turns, request.system))
+    cost_for = _with_images(request.cost_for or (lambda _model: estimate_cost(request.turns, request.system)))
     transient_attempts = 0
     forced_route = request.forced_route
     while True:

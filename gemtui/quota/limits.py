@@ -25,6 +25,15 @@ FLASH = "gemini-2.5-flash"
 LITE = "gemini-2.5-flash-lite"
 FLASH_IMAGE = "gemini-2.5-flash-image"
 
+# Models that answer with a generated image: each request costs one image of IPM.
+IMAGE_MODELS: frozenset[str] = frozenset({FLASH_IMAGE})
+
+
+def images_per_request(model: str) -> int:
+    """Images one request to `model` generates (what it spends of IPM)."""
+    return 1 if resolve_model(model) in IMAGE_MODELS or "image" in model.lower() else 0
+
+
 # Strongest model first: when one is out of quota the router steps down this chain.
 FALLBACK_ORDER: tuple[str, ...] = (PRO, FLASH, LITE)
 
