@@ -267,8 +267,6 @@ class ChatScreen(Screen):
         item = self.queue.add(self.conv_id, prompt, preference=self.preference)
         if retry_of is not None:
             self._retry_of[item.id] = retry_of
-        if self._worker is not None:
-            self.queue.note_wait(item.id, 0, "after the answer being written")
         await self.refresh_queue()
         self.pump()
 
@@ -341,9 +339,7 @@ class ChatScreen(Screen):
                 async for event in send(request, engine=runtime.engine, client=client,
                                         project=runtime.project, secrets=runtime.secrets):
                     if isinstance(event, Waiting):
-                        dim = (event.dimension or "").upper()
-                        where = f"{event.model} {dim}" if dim else event.model
-                        reason = f"{where}: {event.reason}"
+                        reason = event.reason if event.model in event.reason else f"{event.model}: {event.reason}"
                         self.queue.note_wait(item.id, event.until, reason)
                         left = duration(event.until - self.now)
                         self.set_status(f"waiting for {event.model} ({left})", True)

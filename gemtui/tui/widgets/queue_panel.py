@@ -35,7 +35,8 @@ class QueueRow(ListItem):
     DEFAULT_CSS = """
     QueueRow { height: auto; padding: 0 1; }
     QueueRow .prompt { text-style: bold; }
-    QueueRow .why { color: $warning; }
+    QueueRow .why { color: $warning; width: 1fr; }
+    QueueRow .prompt { width: 1fr; }
     """
 
     def __init__(self, item: Any, now: float) -> None:

@@ -21,6 +21,7 @@ class QuotaPanel(Vertical):
     QuotaPanel .title { text-style: bold; color: $primary; }
     QuotaPanel .subtitle { color: $text-muted; margin-top: 1; }
     QuotaPanel .fallback-name { color: $text-muted; }
+    QuotaPanel #fallbacks { height: auto; }
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
