@@ -40,6 +40,22 @@ class Opened:
             self.emulator.stop()
 
 
+def _from_profile(profile: Any, config: Config, *, endpoint: str | None = None,
+                  api_version: str | None = None) -> Any:
+    """A Runtime for a resolved profile; command-line endpoint / API version win over the profile's."""
+    from gemtui.chat.runtime import build_runtime
+
+    return build_runtime(
+        profile_name=profile.name,
+        project=profile.project,
+        tier=profile.tier,
+        api_key=profile.api_key,
+        endpoint=endpoint or profile.endpoint,
+        api_version=api_version or profile.api_version,
+        config=config,
+    )
+
+
 def open_runtime(args: argparse.Namespace, config: Config | None = None) -> Opened:
     """Build the Runtime the arguments ask for; starts the in-process emulator for --demo."""
     from gemtui.chat.runtime import build_runtime
@@ -68,24 +84,8 @@ def open_runtime(args: argparse.Namespace, config: Config | None = None) -> Open
     profile = resolve_profile(getattr(args, "profile", None) or os.environ.get("GEMTUI_PROFILE"), config=config)
     if endpoint:
         validate_endpoint(endpoint)
-    runtime = build_runtime(
-        profile_name=profile.name,
-        project=profile.project,
-        tier=profile.tier,
-        api_key=profile.api_key,
-        endpoint=endpoint or profile.endpoint,
-        api_version=api_version or profile.api_version,
-        config=config,
-    )
+    runtime = _from_profile(profile, config, endpoint=endpoint, api_version=api_version)
     backup = resolve_backup(profile, config=config)
     if backup is not None:
-        runtime.backup = build_runtime(
-            profile_name=backup.name,
-            project=backup.project,
-            tier=backup.tier,
-            api_key=backup.api_key,
-            endpoint=backup.endpoint,
-            api_version=backup.api_version,
-            config=config,
-        )
+        runtime.backup = _from_profile(backup, config)
     return Opened(runtime)
