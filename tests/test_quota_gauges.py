@@ -46,3 +46,25 @@ def test_gauges_table_lists_every_model_and_dimension(tmp_path):
     pro_tpm = next(line for line in lines if line.startswith("gemini-2.5-pro") and " TPM " in line)
     assert "12,000/250,000" in pro_tpm and "238,000" in pro_tpm and pro_tpm.rstrip().endswith("table")
     assert datetime.fromtimestamp(T0 + 60).strftime("%H:%M:%S") in pro_tpm
+
+
+def test_usage_today_buckets_requests_and_tokens_by_hour(tmp_path):
+    from gemtui.quota.clock import FakeClock
+    from gemtui.quota.engine import QuotaEngine, RequestCost
+    from gemtui.quota.pacific import day_start_ms
+
+    clock = FakeClock()
+    engine = QuotaEngine(clock=clock, ledger_path=tmp_path / "l.sqlite3")
+    clock.t = day_start_ms(round(clock.now() * 1000)) / 1000 + 3600 * 2 + 5  # 02:00:05 Pacific
+    for tokens in (100, 200):
+        granted = engine.try_reserve("p", "pro", RequestCost(input_tokens=tokens))
+        engine.commit(granted.reservation_id, input_tokens=tokens + 1)
+    clock.advance(3600 * 3)  # 05:00:05
+    released = engine.try_reserve("p", "pro", RequestCost(input_tokens=50))
+    engine.release(released.reservation_id)
+    engine.try_reserve("p", "pro", RequestCost(input_tokens=7))
+    series = engine.usage_today("p", "pro")
+    assert len(series) == 24
+    assert series[2] == (2, 302) and series[5] == (1, 7), "released requests do not count"
+    assert sum(requests for requests, _ in series) == 3
+    engine.close()

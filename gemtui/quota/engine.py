@@ -294,6 +294,20 @@ class QuotaEngine:
             out[model] = compute(snap, nominal, self._effective(nominal, snap), self.window_ms)
         return out
 
+    def usage_today(self, project: str, model: str, buckets: int = 24) -> list[tuple[int, int]]:
+        """Requests and input tokens in each of `buckets` equal slices of the current Pacific day so far
+        (a 23- or 25-hour day is sliced the same way): the `/quota` sparkline."""
+        now, now_ms = self._now()
+        start_ms = day_start_ms(now_ms)
+        end_ms = next_midnight_ms(now_ms)
+        width = max(1, (end_ms - start_ms) // buckets)
+        series = [(0, 0)] * buckets
+        for row in self.ledger.usage_between(project, resolve_model(model), start_ms, now_ms + 1):
+            slot = min(buckets - 1, (row.ts_ms - start_ms) // width)
+            requests, tokens = series[slot]
+            series[slot] = (requests + 1, tokens + row.tokens)
+        return series
+
     def gauges_json(self, profile: str, project: str, models: Iterable[str]) -> dict[str, Any]:
         gauges = self.gauges(project, models)
         return {

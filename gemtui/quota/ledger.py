@@ -117,6 +117,9 @@ class Ledger(Protocol):
 
     def set_tier(self, project: str, correction: TierCorrection | None, now_ms: int) -> None: ...
 
+    def usage_between(self, project: str, model: str, start_ms: int, end_ms: int) -> list[UsageRow]:
+        """Live (reserved or committed) rows with start_ms <= ts < end_ms, oldest first (history views)."""
+
     def close(self) -> None: ...
 
 
@@ -280,6 +283,15 @@ class SqliteLedger:
                  day_start_ms: int) -> ScopeSnapshot:
         with self._tx("DEFERRED") as conn:
             return self._snapshot(conn, project, model, now_ms, window_ms, day_start_ms)
+
+    def usage_between(self, project: str, model: str, start_ms: int, end_ms: int) -> list[UsageRow]:
+        with self._tx("DEFERRED") as conn:
+            rows = conn.execute(
+                "SELECT ts_ms, tokens, images FROM requests WHERE project = ? AND model = ? AND ts_ms >= ? "
+                "AND ts_ms < ? AND state IN (?, ?) ORDER BY ts_ms",
+                (project, model, start_ms, end_ms, RESERVED, COMMITTED),
+            ).fetchall()
+        return [UsageRow(*r) for r in rows]
 
     def reserve(self, project: str, model: str, *, now_ms: int, window_ms: int, day_start_ms: int,
                 tokens: int, images: int,
