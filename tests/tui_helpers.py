@@ -111,4 +111,10 @@ def answers(screen: Any) -> list[Any]:
 
 
 def labels(screen: Any) -> list[str]:
-    return [m._label for m in answers(screen)]
+    """Answer labels without the `#N ` number and `pinned · ` the chat screen puts in front."""
+    return [getattr(m, "gemtui_base_label", m._label) for m in answers(screen)]
+
+
+def shown_labels(screen: Any) -> list[str]:
+    """Every message's label as shown, number and pin included."""
+    return [m._label for m in screen.conversation.messages()]

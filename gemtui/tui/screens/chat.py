@@ -75,6 +75,10 @@ class ChatScreen(Screen):
         self._routing_until: float | None = None
         self._routing_text = ""
         self.last_gauges: dict[str, dict[str, Any]] = {}
+        self._session: Any = None  # TuiSession of the conversation on screen (gemtui.tui.turns)
+        self._estimator: Any = None  # one calibrated token estimator for every conversation
+        self._numbers: dict[int, int] = {}  # stored message id -> number shown (`#3`), for /pin N
+        self._pinned: set[int] = set()
 
     # ---- layout ----------------------------------------------------------------------------------
 
@@ -290,54 +294,60 @@ class ChatScreen(Screen):
 
     # ---- the send loop ---------------------------------------------------------------------------
 
-    def _history(self, before_msg: int | None = None) -> list[Any]:
-        from gemtui.gemini.client import Turn
+    def session(self) -> Any:
+        """The conversation in use (`TuiSession`), opened on first need: one planner, one calibrated
+        estimator, rebuilt when the conversation or the runtime (profile) changes."""
+        if self.conv_id is None or self.store is None or self.runtime is None:
+            return None
+        current = self._session
+        if (current is None or current.conversation.id != self.conv_id
+                or current.engine is not self.runtime.engine):
+            from gemtui.tui.turns import open_session
 
-        turns = []
-        for msg in self.store.messages(self.conv_id, include_compacted=False):
-            if before_msg is not None and msg.id == before_msg:
-                break
-            if msg.status == "complete" and msg.role in ("user", "model") and msg.text:
-                turns.append(Turn(msg.role, msg.text))
-        return turns
+            if self._estimator is None:
+                from gemtui.chat.tokens import TokenEstimator
+
+                self._estimator = TokenEstimator()
+            current = self._session = open_session(self.store, self.conv_id, self.runtime, self._estimator)
+        return current
 
     async def _process(self, item: Any) -> None:
-        from gemtui.chat.sender import (
-            AskUser,
-            Delta,
-            Failed,
-            Finished,
-            Request,
-            Retrying,
-            Routed,
-            Waiting,
-            send,
-        )
-        from gemtui.gemini.client import Turn
+        from gemtui.chat.context import ContextTooLarge
+        from gemtui.chat.sender import AskUser, Delta, Failed, Finished, Retrying, Routed, Waiting, send
 
         app: Any = self.app
         runtime = self.runtime
         retry_of = self._retry_of.pop(item.id, None)
         view: MessageView | None = None
-        answer_id: int | None = None
+        session: Any = None
+        prepared: Any = None
+        model = ""
         text = ""
-        forced: str | None = None
-        policy = self.policy
         try:
             self.set_status("preparing…", busy=True)
             await app.client_ready.wait()
             if app.runtime_error and runtime is None:
                 return
             client = runtime.client
-            history = self._history(before_msg=retry_of)
-            request_turns = [*history, Turn("user", item.prompt)]
+            session = self.session()
+            # The prompt is stored here, when it is dispatched (not when queued), and planned under the
+            # context budget for every model the router may pick; it is shown once routed.
+            try:
+                if retry_of is not None:
+                    prepared = session.prepare_again(retry_of, preference=item.preference, policy=self.policy,
+                                                     threshold_s=self.threshold_s)
+                else:
+                    prepared = session.prepare(item.prompt, preference=item.preference, policy=self.policy,
+                                               threshold_s=self.threshold_s)
+            except ContextTooLarge as exc:
+                await self._not_sent(item, session, retry_of, str(exc))
+                return
+            request = prepared.request
             while True:
-                request = Request(turns=request_turns, preference=item.preference, policy=policy,
-                                  threshold_s=self.threshold_s, forced_route=forced)
                 again = False
-                last_save = time.monotonic()
                 async for event in send(request, engine=runtime.engine, client=client,
                                         project=runtime.project, secrets=runtime.secrets):
+                    session.record(event)  # stored before it is shown
                     if isinstance(event, Waiting):
                         reason = event.reason if event.model in event.reason else f"{event.model}: {event.reason}"
                         self.queue.note_wait(item.id, event.until, reason)
@@ -347,41 +357,48 @@ class ChatScreen(Screen):
                     elif isinstance(event, AskUser):
                         choice = await self._ask(event)
                         if choice == "switch":
-                            forced = event.alternative
+                            request.forced_route = event.alternative
                         elif choice == "wait":
-                            policy = "wait"
+                            request.policy = "wait"
                         else:
                             self.queue.cancel(item.id)
+                            session.unsend(prepared.user_message.id, keep=retry_of is not None)
                             await self.refresh_queue()
                             return
                         again = True
                     elif isinstance(event, Routed):
-                        view, answer_id = await self._on_routed(item, event, retry_of)
+                        model = event.model
+                        if view is None:
+                            view = await self._on_routed(item, event, retry_of, prepared, session)
+                        else:  # routed again after a transient failure
+                            self._set_label(view, f"{event.model} · writing…")
                     elif isinstance(event, Delta):
                         text += event.text
                         if view is not None:
                             await view.write(event.text)
-                        if time.monotonic() - last_save > SAVE_EVERY_S and answer_id is not None:
-                            self.store.update_message(answer_id, text=text)
-                            last_save = time.monotonic()
                     elif isinstance(event, Retrying):
                         self.set_status(f"{event.reason}; retrying {event.model} in "
                                         f"{duration(event.until - self.now)}", True)
                     elif isinstance(event, Finished):
-                        await self._on_finished(item, event, view, answer_id)
+                        await self._on_finished(item, event, view)
                     elif isinstance(event, Failed):
-                        await self._on_failed(item, event, view, answer_id)
+                        await self._on_failed(item, event, view, session, prepared, retry_of)
                     self.refresh_gauges()
                 if not again:
                     break
         except asyncio.CancelledError:
-            await self._on_cancelled(item, view, answer_id, text)
+            await self._on_cancelled(item, view, text, model, session, prepared, retry_of)
             raise
         except Exception as exc:  # never crash the app: show what happened where it happened
             from gemtui.errors import one_line
 
             message = one_line(exc, getattr(runtime, "secrets", ()))
-            self.queue.mark(item.id, "failed", error=message)
+            with contextlib.suppress(Exception):
+                self.queue.mark(item.id, "failed", error=message)
+                if session is not None and view is not None:
+                    session.abandon(text, message)
+                elif session is not None and prepared is not None:
+                    session.unsend(prepared.user_message.id, keep=True)
             if view is not None:
                 await view.end_stream()
                 view.set_status(f"error: {message} — /retry to send again", error=True)
@@ -394,6 +411,8 @@ class ChatScreen(Screen):
             self.set_status("")
             self.refresh_gauges()
             await self.refresh_queue()
+            with contextlib.suppress(Exception):
+                await self.refresh_marker()
             self.call_later(self.pump)
 
     async def _ask(self, event: Any) -> str:
@@ -403,13 +422,25 @@ class ChatScreen(Screen):
         self.app.push_screen(AskDialog(event, self.now), lambda choice: future.set_result(choice or "cancel"))
         return await future
 
-    async def _on_routed(self, item: Any, event: Any, retry_of: int | None) -> tuple[MessageView, int]:
+    async def _not_sent(self, item: Any, session: Any, retry_of: int | None, message: str) -> None:
+        """The context budget cannot take this prompt for any model: shown inline, nothing sent."""
+        self.queue.mark(item.id, "failed", error=message)
+        if retry_of is None:
+            session.reload()
+            stored = next((m for m in reversed(session.messages) if m.role == "user"), None)
+            if stored is not None:
+                view = await self._add_view(stored)
+                view.set_status(f"✗ not sent: {message}", error=True)
+                return
+        await self.conversation.add_notice(f"✗ not sent: {message}", classes="marker")
+
+    async def _on_routed(self, item: Any, event: Any, retry_of: int | None, prepared: Any,
+                         session: Any) -> MessageView:
         self._routed = True
         self.queue.mark(item.id, "sending", model=event.model)
         await self.refresh_queue()
         if retry_of is None:
-            user = self.store.append(self.conv_id, "user", item.prompt)  # stored before it is shown
-            await self.conversation.add_message("user", item.prompt, "you", user.id)
+            await self._add_view(prepared.user_message)  # stored by prepare() before it is shown
         if event.switched:
             self.refresh_gauges()
             now = self.now
@@ -426,60 +457,112 @@ class ChatScreen(Screen):
             self._paint_routing(self.now)
             self.notify(note, timeout=5)
             await self.conversation.add_notice(note)
-        answer = self.store.append(self.conv_id, "model", "", model=event.model, status="pending")
-        view = await self.conversation.add_message("model", "", f"{event.model} · writing…", answer.id)
+        view = await self.conversation.add_message("model", "", "", session.answer_id)
+        self._number(view.msg_id)
+        self._set_label(view, f"{event.model} · writing…")
+        await self.show_marker(prepared.plans.get(event.model))  # what this very request sends
         self.set_status(f"{event.model} is answering — Esc cancels", busy=True)
-        return view, answer.id
+        return view
 
-    async def _on_finished(self, item: Any, event: Any, view: MessageView | None,
-                           answer_id: int | None) -> None:
+    async def _on_finished(self, item: Any, event: Any, view: MessageView | None) -> None:
         usage = event.usage
         tokens_in = usage.input_tokens if usage else None
         tokens_out = usage.output_tokens if usage else None
-        if answer_id is not None:
-            self.store.update_message(answer_id, text=event.text, status="complete", model=event.model,
-                                      input_tokens=tokens_in, output_tokens=tokens_out,
-                                      latency_s=event.latency_s)
         self.queue.mark(item.id, "done", model=event.model)
         if view is not None:
             await view.end_stream()
-            view.set_label(answer_label(event.model, tokens_in, tokens_out, event.latency_s,
-                                        event.switched_from))
+            self._set_label(view, answer_label(event.model, tokens_in, tokens_out, event.latency_s,
+                                               event.switched_from))
             if event.finish_reason and event.finish_reason not in ("STOP", "MAX_TOKENS"):
                 view.set_status(f"the answer stopped early ({event.finish_reason})")
 
-    async def _on_failed(self, item: Any, event: Any, view: MessageView | None,
-                         answer_id: int | None) -> None:
+    async def _on_failed(self, item: Any, event: Any, view: MessageView | None, session: Any,
+                         prepared: Any, retry_of: int | None) -> None:
         failure = event.failure
         self.queue.mark(item.id, "failed", error=failure.message, model=event.model)
         hint = _what_to_do(failure.kind)
+        if not event.partial:  # no answer: the prompt stays stored but is never sent as history
+            session.unsend(prepared.user_message.id, keep=True)
         if view is None:
+            if retry_of is None:
+                await self._add_view(prepared.user_message)
             await self.conversation.add_notice(f"✗ not sent: {failure.message}{hint}", classes="marker")
             return
         await view.end_stream()
-        status = "partial" if event.partial else "error"
-        if answer_id is not None:
-            self.store.update_message(answer_id, text=event.partial, status=status, error=failure.message)
-        view.set_label(f"{event.model or '?'} · {'cut' if event.partial else 'failed'}")
+        self._set_label(view, f"{event.model or '?'} · {'cut' if event.partial else 'failed'}")
         prefix = "✂ answer cut" if event.partial else "✗ failed"
         what = hint or " — /retry (Ctrl+R) to send again"
         view.set_status(f"{prefix}: {failure.message}{what}", error=True)
 
-    async def _on_cancelled(self, item: Any, view: MessageView | None, answer_id: int | None,
-                            text: str) -> None:
+    async def _on_cancelled(self, item: Any, view: MessageView | None, text: str, model: str,
+                            session: Any, prepared: Any, retry_of: int | None) -> None:
         with contextlib.suppress(Exception):
             if not self._routed:
+                if session is not None and prepared is not None:
+                    # never routed: the prompt goes back to the queue (or was cancelled there)
+                    session.unsend(prepared.user_message.id, keep=retry_of is not None)
                 if not self._requeue:
                     self.queue.cancel(item.id)
                 return
             self.queue.mark(item.id, "cancelled")
-            if answer_id is not None:
-                self.store.update_message(answer_id, text=text, status="partial" if text else "error",
-                                          error="cancelled")
+            if session is not None:
+                session.abandon(text, "cancelled")
             if view is not None:
                 await view.end_stream()
-                view.set_label(f"{view._label.split(' · ')[0]} · cancelled")
+                self._set_label(view, f"{model or '?'} · cancelled")
                 view.set_status("cancelled — /retry (Ctrl+R) to send again")
+
+    # ---- messages on screen: numbers, pins, the context marker ------------------------------------
+
+    def _number(self, msg_id: int | None) -> int | None:
+        """The number a message is shown with (`#3`), stable for the conversation; /pin N uses it."""
+        if msg_id is None:
+            return None
+        number = self._numbers.get(msg_id)
+        if number is None:
+            number = self._numbers[msg_id] = len(self._numbers) + 1
+        return number
+
+    def _set_label(self, view: MessageView, base: str) -> None:
+        view.gemtui_base_label = base  # type: ignore[attr-defined]
+        number = self._numbers.get(view.msg_id) if view.msg_id is not None else None
+        prefix = f"#{number} " if number is not None else ""
+        pin = "pinned · " if view.msg_id in self._pinned else ""
+        view.set_label(f"{prefix}{pin}{base}")
+
+    async def _add_view(self, msg: Any) -> MessageView:
+        """A stored message on screen, numbered, its pin shown."""
+        if msg.pinned:
+            self._pinned.add(msg.id)
+        self._number(msg.id)
+        if msg.role == "user":
+            base = "summary (/compact)" if msg.kind == "summary" else "you"
+        else:
+            base = answer_label(msg.model, msg.input_tokens, msg.output_tokens, msg.latency_s)
+        view = await self.conversation.add_message(msg.role, msg.text, "", msg.id)
+        self._set_label(view, base)
+        return view
+
+    async def show_marker(self, plan: Any) -> None:
+        """`14 earlier messages not sent — /context` above the first message the plan sends."""
+        for old in list(self.conversation.query("#context-marker")):
+            await old.remove()
+        if plan is None or not plan.marker or plan.first_sent_id is None:
+            return
+        target = next((v for v in self.conversation.messages() if v.msg_id == plan.first_sent_id), None)
+        if target is None:
+            return
+        marker = Static(plan.marker, id="context-marker", classes="marker")
+        await self.conversation.mount(marker, before=target)
+
+    async def refresh_marker(self) -> None:
+        """The marker for the next request to the preferred model (after a send, /model, /pin, …)."""
+        session = self.session()
+        if session is None:
+            await self.show_marker(None)
+            return
+        plan, _error = session.next_plan(self.preference)
+        await self.show_marker(plan)
 
     # ---- actions ---------------------------------------------------------------------------------
 
@@ -565,6 +648,7 @@ class ChatScreen(Screen):
         self.refresh_gauges()
         note = " (Pro first, falls back at a limit)" if preference == "auto" else ""
         self.show_info(f"model: {preference}{note}")
+        self.call_later(self.refresh_marker)  # another model, another budget
 
     async def cmd_policy(self, arg: str) -> None:
         if arg not in ("switch", "wait", "ask"):
@@ -592,6 +676,7 @@ class ChatScreen(Screen):
             self._worker.cancel()
         self.conv_id = None
         self.conv_title = ""
+        self._numbers, self._pinned = {}, set()
         self._update_title()
         await self.conversation.clear()
         await self.refresh_queue()
@@ -620,18 +705,27 @@ class ChatScreen(Screen):
         if self._worker is not None:
             self._worker.cancel()
         self.conv_id = conv.id
-        await self.conversation.clear()
-        for msg in self.store.messages(conv.id, include_compacted=False):
-            label = "you" if msg.role == "user" else answer_label(
-                msg.model, msg.input_tokens, msg.output_tokens, msg.latency_s)
-            view = await self.conversation.add_message(msg.role, msg.text, label, msg.id)
-            if msg.role == "model" and msg.status in ("partial", "error", "pending"):
-                view.set_status(f"{'cut' if msg.text else 'failed'}: {msg.error or 'interrupted'} — /retry",
-                                error=True)
+        await self._show_conversation()
         self.conv_title = conv.title or conv.name or f"#{conv.id}"
         self._update_title()
         await self.refresh_queue()
         self.pump()
+
+    async def _show_conversation(self) -> None:
+        """(Re)draw the stored conversation: numbered messages, pins, the context marker."""
+        self._numbers, self._pinned = {}, set()
+        await self.conversation.clear()
+        session = self.session()
+        if session is not None:
+            session.reload()
+        for msg in self.store.messages(self.conv_id, include_compacted=False):
+            view = await self._add_view(msg)
+            if msg.role == "model" and msg.status in ("partial", "error", "pending"):
+                view.set_status(f"{'cut' if msg.text else 'failed'}: {msg.error or 'interrupted'} — /retry",
+                                error=True)
+            elif msg.role == "user" and msg.status == "error":
+                view.set_status(f"not sent: {msg.error or 'failed'}", error=True)
+        await self.refresh_marker()
 
     async def cmd_retry(self, _arg: str) -> None:
         if self.conv_id is None:
@@ -640,7 +734,8 @@ class ChatScreen(Screen):
         if self._worker is not None:
             self.show_info("an answer is being written; Esc cancels it first")
             return
-        last_user = next((m for m in reversed(self.store.messages(self.conv_id)) if m.role == "user"), None)
+        last_user = next((m for m in reversed(self.store.messages(self.conv_id, include_compacted=False))
+                          if m.role == "user" and m.kind != "summary"), None)
         if last_user is None:
             self.show_info("nothing to retry yet")
             return
@@ -650,12 +745,169 @@ class ChatScreen(Screen):
         await self.conversation.clear()
         self.show_info("screen cleared (the session is still stored; /sessions reopens it)")
 
+    def context_lines(self) -> list[str]:
+        """/context: the plan the send path makes (same budget, same calibrated estimator) for the
+        preferred model over the stored history; the next prompt is added to it when sent."""
+        session = self.session()
+        if session is None:
+            return ["nothing stored yet: the next request sends the system prompt and your prompt"]
+        plan, error = session.next_plan(self.preference)
+        if plan is None:
+            return [f"the next request cannot be sent: {error}"]
+        lines = [f"next request to {plan.model} (history so far; your next prompt is added to it)",
+                 *plan.report()]
+        if plan.marker:
+            lines.append(f"in the conversation: {plan.marker}")
+        return lines
+
     async def cmd_context(self, _arg: str) -> None:
         from gemtui.tui.screens.context import ContextScreen
 
-        history = (self.store.messages(self.conv_id, include_compacted=False)
-                   if self.conv_id is not None and self.store is not None else [])
-        self.app.push_screen(ContextScreen(history, self.runtime, self.preference))
+        self.app.push_screen(ContextScreen(self.context_lines()))
+
+    # ---- pins and /compact -----------------------------------------------------------------------
+
+    def _message_for(self, arg: str) -> tuple[int | None, str]:
+        """`/pin` → the last message shown; `/pin 3` or `/pin #3` → the message shown as #3."""
+        if not self._numbers:
+            return None, "no message to pin yet"
+        if not arg:
+            msg_id = max(self._numbers, key=self._numbers.__getitem__)
+            return msg_id, ""
+        wanted = arg.strip().lstrip("#")
+        if not wanted.isdigit():
+            return None, f"/pin takes a message number as shown (#3 → /pin 3), not {arg!r}"
+        number = int(wanted)
+        msg_id = next((i for i, n in self._numbers.items() if n == number), None)
+        return (msg_id, "") if msg_id is not None else (None, f"no message #{number} in this conversation")
+
+    async def cmd_pin(self, arg: str) -> None:
+        await self._pin(arg, True)
+
+    async def cmd_unpin(self, arg: str) -> None:
+        await self._pin(arg, False)
+
+    async def _pin(self, arg: str, pinned: bool) -> None:
+        from gemtui.chat.sessions import SessionError
+
+        if self.conv_id is None or self.store is None:
+            self.show_info("nothing to pin yet")
+            return
+        msg_id, problem = self._message_for(arg)
+        if msg_id is None:
+            self.show_info(problem, "warning")
+            return
+        try:
+            self.store.set_pinned(msg_id, pinned)
+        except SessionError as exc:
+            self.show_info(f"#{self._numbers[msg_id]}: {exc}", "warning")
+            return
+        (self._pinned.add if pinned else self._pinned.discard)(msg_id)
+        for view in self.conversation.messages():
+            if view.msg_id == msg_id:
+                self._set_label(view, getattr(view, "gemtui_base_label", view._label))
+        session = self.session()
+        if session is not None:
+            session.reload()
+        await self.refresh_marker()
+        number = self._numbers[msg_id]
+        self.show_info(f"#{number} pinned: sent with every request" if pinned
+                       else f"#{number} unpinned: sent only while it is recent enough")
+
+    def _admissible_summariser(self, session: Any, plan: Any) -> tuple[Any, Any, str]:
+        """The cheapest model the engine admits now for the summary (`cheapest_first`), its job and
+        gauges; else (None, None, why)."""
+        from gemtui.chat.compact import cheapest_first, prepare_compaction
+        from gemtui.chat.sessions import SessionError
+        from gemtui.quota.engine import RequestCost
+        from gemtui.quota.limits import FALLBACK_ORDER
+
+        runtime = self.runtime
+        reasons = []
+        for model in cheapest_first(FALLBACK_ORDER):
+            try:
+                job = prepare_compaction(session.messages, plan.left_out_ids, model, session.estimator,
+                                         budget=session.budget)
+            except SessionError as exc:
+                reasons.append(f"{model}: {exc}")
+                continue
+            admission = runtime.engine.check(runtime.project, job.model, RequestCost(input_tokens=job.input_tokens))
+            if admission.granted:
+                return job, runtime.engine.gauges(runtime.project, [job.model])[job.model], ""
+            reasons.append(f"{model}: {admission.reason}")
+        return None, None, "; ".join(reasons)
+
+    async def cmd_compact(self, _arg: str) -> None:
+        from gemtui.tui.screens.confirm import ConfirmDialog
+
+        session = self.session()
+        if session is None:
+            self.show_info("nothing to compact yet")
+            return
+        if self._worker is not None:
+            self.show_info("an answer is being written; /compact when it is done")
+            return
+        session.reload()
+        plan, error = session.next_plan(self.preference)
+        if plan is None:
+            self.show_info(f"/compact: {error}", "warning")
+            return
+        if not plan.left_out:
+            self.show_info("nothing to compact: every message is still sent")
+            return
+        job, gauges, why = self._admissible_summariser(session, plan)
+        if job is None:
+            self.show_info(f"/compact: no model can take the summary now ({why})", "warning")
+            return
+        line = job.describe(rpm_left=gauges["rpm"].remaining, tpm_left=gauges["tpm"].remaining,
+                            rpd_left=gauges["rpd"].remaining)
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self._worker = self.run_worker(self._compact(job), group="send", exit_on_error=False)
+
+        self.app.push_screen(ConfirmDialog("Summarise the messages that are no longer sent?", line,
+                                           "The summary is pinned in their place; nothing is deleted."),
+                             answered)
+
+    async def _compact(self, job: Any) -> None:
+        from gemtui.chat.compact import apply_compaction
+        from gemtui.chat.sender import Failed, Finished, Request, Waiting, send
+        from gemtui.errors import one_line
+        from gemtui.gemini.client import Turn
+        from gemtui.quota.engine import RequestCost
+
+        runtime = self.runtime
+        conv_id = self.conv_id
+        try:
+            self.set_status(f"/compact: summarising with {job.model}…", busy=True)
+            request = Request(turns=[Turn("user", job.request_text)], system=job.system, preference=job.model,
+                              policy="wait", forced_route=job.model,
+                              cost_for=lambda _model: RequestCost(input_tokens=job.input_tokens))
+            summary = None
+            async for event in send(request, engine=runtime.engine, client=runtime.client,
+                                    project=runtime.project, secrets=runtime.secrets):
+                if isinstance(event, Waiting):
+                    self.set_status(f"/compact: waiting for {event.model} "
+                                    f"({duration(event.until - self.now)})", busy=True)
+                elif isinstance(event, Finished):
+                    summary = event.text
+                elif isinstance(event, Failed):
+                    self.show_info(f"/compact failed, nothing changed: {event.failure.message}", "error")
+                self.refresh_gauges()
+            if summary is None or conv_id != self.conv_id:
+                return
+            apply_compaction(self.store, conv_id, job.covered_ids, summary, job.model)
+            await self._show_conversation()
+            self.show_info(f"/compact: {len(job.covered_ids)} messages replaced by a pinned summary "
+                           f"from {job.model}")
+        except Exception as exc:  # shown, never a traceback
+            self.show_info(f"/compact failed, nothing changed: {one_line(exc, runtime.secrets)}", "error")
+        finally:
+            self._worker = None
+            self.set_status("")
+            self.refresh_gauges()
+            self.call_later(self.pump)
 
     async def cmd_export(self, arg: str) -> None:
         if self.conv_id is None:
