@@ -79,6 +79,7 @@ class ChatScreen(Screen):
         self._estimator: Any = None  # one calibrated token estimator for every conversation
         self._numbers: dict[int, int] = {}  # stored message id -> number shown (`#3`), for /pin N
         self._pinned: set[int] = set()
+        self.last_plan: Any = None  # the ContextPlan the last routed request was sent with
 
     # ---- layout ----------------------------------------------------------------------------------
 
@@ -460,7 +461,8 @@ class ChatScreen(Screen):
         view = await self.conversation.add_message("model", "", "", session.answer_id)
         self._number(view.msg_id)
         self._set_label(view, f"{event.model} · writing…")
-        await self.show_marker(prepared.plans.get(event.model))  # what this very request sends
+        self.last_plan = prepared.plans.get(event.model)
+        await self.show_marker(self.last_plan)  # what this very request sends
         self.set_status(f"{event.model} is answering — Esc cancels", busy=True)
         return view
 
@@ -661,7 +663,49 @@ class ChatScreen(Screen):
     async def cmd_auth(self, _arg: str) -> None:
         from gemtui.tui.screens.auth import AuthScreen
 
-        self.app.push_screen(AuthScreen(self.runtime))
+        self.app.push_screen(AuthScreen(self))
+
+    async def switch_profile(self, name: str) -> str | None:
+        """Send as profile `name` from now on: it becomes the active profile, the runtime is rebuilt
+        for it (its key, endpoint, tier, project ledger, backup), and a prompt still waiting for the old
+        profile's quota is re-evaluated against the new one. Returns why not, in one line."""
+        from gemtui.auth import resolve_backup, resolve_profile, use_profile
+        from gemtui.chat.runtime import build_runtime
+        from gemtui.config import load_config
+        from gemtui.errors import one_line
+
+        app: Any = self.app
+        # the engine's clock carries over (time is a parameter: tests run the app on a simulated one)
+        clock = getattr(getattr(self.runtime, "engine", None), "clock", None)
+
+        def runtime_for(profile: Any, config: Any) -> Any:  # as `commands._runtime._from_profile`
+            return build_runtime(profile_name=profile.name, project=profile.project, tier=profile.tier,
+                                 api_key=profile.api_key, endpoint=profile.endpoint,
+                                 api_version=profile.api_version, config=config, clock=clock)
+
+        try:
+            config = load_config()
+            profile = resolve_profile(name, config=config)
+            runtime = runtime_for(profile, app.config if app.config is not None else config)
+            backup = resolve_backup(profile, config=config)
+            if backup is not None:
+                runtime.backup = runtime_for(backup, runtime.config)
+            use_profile(name)
+        except Exception as exc:  # no keyring, locked keyring, missing key: one line
+            return one_line(exc)
+        app.runtime, app.runtime_error = runtime, None
+        self.query_one("#runtime-error", Static).display = False
+        self._session = None  # the budget follows the new project's TPM
+        self._levels.clear()
+        if self._worker is not None and not self._routed:
+            self._requeue = True  # waiting for the old profile's quota: back to the queue
+            self._worker.cancel()
+        self._update_title()
+        self.refresh_gauges()
+        await self.refresh_queue()
+        self.call_later(self.pump)
+        self.call_later(self.refresh_marker)
+        return None
 
     async def cmd_quota(self, _arg: str) -> None:
         from gemtui.tui.screens.quota import QuotaScreen
