@@ -18,11 +18,9 @@ class QuotaScreen(Screen[None]):
     CSS_PATH = "quota.tcss"
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
 
-    def __init__(self, runtime: Any, store: Any = None,
-                 samples: dict[str, list[float]] | None = None) -> None:
+    def __init__(self, runtime: Any, store: Any = None) -> None:
         super().__init__()
         self.runtime = runtime
-        self.samples = samples or {}
 
     def _models(self) -> list[str]:
         from gemtui.quota.limits import FALLBACK_ORDER
@@ -38,10 +36,11 @@ class QuotaScreen(Screen[None]):
             yield Static(f"profile {rt.profile_name} · project {rt.project} · tier "
                          f"{getattr(rt.engine, 'tier', rt.tier)}", classes="title")
             yield DataTable(id="quota-table", zebra_stripes=True, cursor_type="row")
-            yield Static("requests today per model (RPD used)", classes="title")
+            yield Static("today (Pacific day, midnight to midnight): requests per hour-slice", classes="title")
             for model in self._models():
-                yield Static(model, classes="hint")
-                yield Sparkline([0], id=f"spark-{model.replace('.', '_')}")
+                key = model.replace(".", "_")
+                yield Static(model, classes="hint", id=f"spark-label-{key}")
+                yield Sparkline([0.0] * 24, id=f"spark-{key}")
             yield Static("sources: table = published limits · config = your config.toml · "
                          "learned = a 429 said so · default = unknown model, strictest row", classes="hint")
         yield Footer()
@@ -71,8 +70,22 @@ class QuotaScreen(Screen[None]):
                 table.add_row(model, LABELS[dim], f"{compact(g.used)}/{limit}",
                               "" if g.remaining is None else compact(g.remaining), resets, blocked,
                               g.source, state)
-            spark = self.query(f"#spark-{model.replace('.', '_')}")
-            if spark:
-                history = self.samples.get(model) or []
-                spark.first(Sparkline).data = [*history, float(dims["rpd"].used)] if history else [
-                    0.0, float(dims["rpd"].used)]
+            self._sparkline(model, dims)
+
+    def _sparkline(self, model: str, dims: dict[str, Any]) -> None:
+        """Today's requests in 24 slices of the Pacific day (`engine.usage_today`), and the totals."""
+        key = model.replace(".", "_")
+        spark = self.query(f"#spark-{key}")
+        if not spark:
+            return
+        rt = self.runtime
+        series = rt.engine.usage_today(rt.project, model, buckets=24)
+        requests = sum(r for r, _tokens in series)
+        tokens = sum(t for _requests, t in series)
+        spark.first(Sparkline).data = [float(r) for r, _tokens in series]
+        rpd = dims.get("rpd")
+        of = f" of {compact(rpd.limit)}" if rpd is not None and rpd.limit else ""
+        text = f"{model} · {requests} request{'s' if requests != 1 else ''}{of} today · {compact(tokens)} input tokens"
+        label = self.query_one(f"#spark-label-{key}", Static)
+        if str(label.content) != text:
+            label.update(text)
