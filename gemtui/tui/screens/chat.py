@@ -1,7 +1,9 @@
 """The main screen: conversation, composer, quota and queue panels, and the send loop.
 
 Every prompt goes into the persistent queue first (nothing is lost), then the one send loop takes
-the head of the line through `gemtui.chat.sender.send` and renders its events: waits become queue
+the head of the line: `ChatSession.prepare` (via `gemtui.tui.turns.TuiSession`) stores the prompt and
+plans it under the context budget of each model the router may pick, `gemtui.chat.sender.send` routes
+and streams it, and `ChatSession.record` stores every event before it is rendered: waits become queue
 countdowns, switches become notices, deltas stream into the answer, failures show inline.
 """
 
