@@ -92,7 +92,33 @@ class ChatSession:
         """Store the user's message and build the request. Raises ContextTooLarge if no model can take it."""
         user = self.store.append(self.conversation.id, "user", prompt)
         self.messages.append(user)
-        snapshot = list(self.messages)  # later messages (typed while this waits) are not part of it
+        # A snapshot: later messages (typed while this one waits) are not part of its history.
+        return self._prepared(user, list(self.messages), preference, policy, threshold_s, max_output_tokens)
+
+    def prepare_again(self, user_id: int, *, preference: str = "auto", policy: str = "switch",
+                      threshold_s: float = 20.0, max_output_tokens: int | None = None) -> PreparedTurn:
+        """/retry: plan the stored prompt `user_id` again without storing it twice.
+
+        Answers after it that did not complete (cut, cancelled, failed) are marked "error": kept and
+        exported, never sent as history, so the new answer does not follow a broken one.
+        """
+        self.reload()
+        index = next((i for i, m in enumerate(self.messages) if m.id == user_id), None)
+        if index is None:
+            raise ContextTooLarge("the message to retry is no longer stored", needed=0, limit=0, model="",
+                                  part="request")
+        broken = [m.id for m in self.messages[index + 1:] if m.role == "model" and m.status != "complete"]
+        if broken:
+            self.store.set_status(broken, "error")
+        if self.messages[index].status != "complete":
+            self.store.update_message(user_id, status="complete")
+        self.reload()
+        return self._prepared(self.messages[index], self.messages[: index + 1], preference, policy,
+                              threshold_s, max_output_tokens)
+
+    def _prepared(self, user: Message, snapshot: list[Message], preference: str, policy: str,
+                  threshold_s: float, max_output_tokens: int | None) -> PreparedTurn:
+        """Plans per model (lazily, cached) for the stored prompt `user` with `snapshot` as history."""
         preferred, order = candidates(preference)
         request = Request(turns=to_turns([user]), system=self.system, preference=preference, policy=policy,
                           threshold_s=threshold_s, max_output_tokens=max_output_tokens)
@@ -121,6 +147,41 @@ class ChatSession:
         request.cost_for = cost_for
         request.turns_for = turns_for
         return prepared
+
+    # ---- the interactive app's extra moves --------------------------------------------------
+
+    @property
+    def answer_id(self) -> int | None:
+        """The stored answer of the turn in flight (after `record(Routed)`)."""
+        return self._answer.id if self._answer is not None else None
+
+    def reload(self) -> None:
+        """Re-read the conversation (after /pin, /compact, or another process wrote to it)."""
+        self.messages = self.store.messages(self.conversation.id)
+
+    def next_plan(self, preference: str) -> tuple[ContextPlan | None, str | None]:
+        """What the next request to the preferred model sends of the stored history (/context and the
+        "not sent" marker show this; it is the planner the send path uses)."""
+        try:
+            return self.plan(candidates(preference)[0]), None
+        except ContextTooLarge as exc:
+            return None, str(exc)
+
+    def unsend(self, user_id: int, *, keep: bool) -> None:
+        """A prepared prompt that was never routed: removed (it is still queued, or the user cancelled
+        it), or with `keep` left stored but marked so it is never sent as history."""
+        if keep:
+            self.store.update_message(user_id, status="error", error="not sent")
+        else:
+            self.store.delete_message(user_id)
+        self._finish()
+
+    def abandon(self, text: str, error: str) -> None:
+        """The answer in flight stops without Finished/Failed (Esc, or an unexpected error)."""
+        if self._answer is not None:
+            self.store.update_message(self._answer.id, text=text, status="partial" if text else "error",
+                                      error=error)
+        self._finish()
 
     # ---- writing the answer back ------------------------------------------------------------
 

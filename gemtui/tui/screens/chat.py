@@ -1,7 +1,7 @@
 """The main screen: conversation, composer, quota and queue panels, and the send loop.
 
 Every prompt goes into the persistent queue first (nothing is lost), then the one send loop takes
-the head of the line: `ChatSession.prepare` (via `gemtui.tui.turns.TuiSession`) stores the prompt and
+the head of the line: `ChatSession.prepare` (opened by `gemtui.tui.turns.open_session`) stores the prompt and
 plans it under the context budget of each model the router may pick, `gemtui.chat.sender.send` routes
 and streams it, and `ChatSession.record` stores every event before it is rendered: waits become queue
 countdowns, switches become notices, deltas stream into the answer, failures show inline.
@@ -77,7 +77,7 @@ class ChatScreen(Screen):
         self._routing_until: float | None = None
         self._routing_text = ""
         self.last_gauges: dict[str, dict[str, Any]] = {}
-        self._session: Any = None  # TuiSession of the conversation on screen (gemtui.tui.turns)
+        self._session: Any = None  # ChatSession of the conversation on screen (gemtui.tui.turns)
         self._estimator: Any = None  # one calibrated token estimator for every conversation
         self._numbers: dict[int, int] = {}  # stored message id -> number shown (`#3`), for /pin N
         self._pinned: set[int] = set()
@@ -298,7 +298,7 @@ class ChatScreen(Screen):
     # ---- the send loop ---------------------------------------------------------------------------
 
     def session(self) -> Any:
-        """The conversation in use (`TuiSession`), opened on first need: one planner, one calibrated
+        """The conversation in use (`ChatSession`), opened on first need: one planner, one calibrated
         estimator, rebuilt when the conversation or the runtime (profile) changes."""
         if self.conv_id is None or self.store is None or self.runtime is None:
             return None
