@@ -83,10 +83,13 @@ class GemtuiApp(App[int]):
     def on_mount(self) -> None:
         from gemtui.tui.screens.chat import ChatScreen
 
-        self.push_screen(ChatScreen())
+        screen = ChatScreen()
+        self.push_screen(screen)
         for problem in self.theme_problems:
             self.notify(f"theme skipped: {problem}", severity="warning")
-        self.call_after_refresh(self._open_runtime)
+        # After the chat screen's own first frame, not the app's: the opener thread imports and
+        # starts a lot, and would otherwise compete with the first paint for the GIL.
+        screen.call_after_refresh(self._open_runtime)
 
     def _open_runtime(self) -> None:
         self.run_worker(self._open_worker, thread=True, exclusive=True, group="runtime")

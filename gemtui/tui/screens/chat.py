@@ -87,13 +87,12 @@ class ChatScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="body"):
-            with Vertical(id="chat"):
-                yield Conversation(id="conversation")
-                yield Static("", id="runtime-error")
-                yield Static("", id="routing")
-                yield Static("connecting…", id="status")
-                yield Composer(commands.completions, id="composer")
+        with Horizontal(id="body"), Vertical(id="chat"):
+            yield Conversation(id="conversation")
+            yield Static("", id="runtime-error")
+            yield Static("", id="routing")
+            yield Static("connecting…", id="status")
+            yield Composer(commands.completions, id="composer")
         # The side panels and the Footer follow right after the first frame (_after_first_frame):
         # styling them was ~40 % of start-up to first paint.
 
