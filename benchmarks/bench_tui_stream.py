@@ -99,7 +99,9 @@ async def run_ours(pieces: list[str]) -> tuple[float, list[float]]:
                 before = len(area.text)
                 t0 = time.perf_counter()
                 area.post_message(events.Key("a", "a"))
-                while len(area.text) == before and not done.is_set():
+                # Wait for this key even after the stream ended, so no key is left in flight when the
+                # app shuts down (it would land on a half-removed composer).
+                while len(area.text) == before and time.perf_counter() - t0 < 10:
                     await asyncio.sleep(0.0005)
                 latencies.append(time.perf_counter() - t0)
                 await asyncio.sleep(0.02)
