@@ -7,6 +7,7 @@ import pytest
 from gemtui.quota import QuotaEngine, QuotaHit, RequestCost, Violation
 from gemtui.quota.backoff import BARE_429, TRANSIENT
 from gemtui.quota.clock import FakeClock
+from gemtui.quota.ghost import HOLD_WINDOWS
 from gemtui.quota.limits import LimitTable
 
 T0 = 1_767_225_600.0          # 2026-01-01T00:00:00Z = 16:00 Pacific
@@ -130,37 +131,52 @@ def test_paid_violation_keeps_a_paid_tier(path, clock):
 
 
 def test_invisible_usage_lowers_then_recovers_after_clean_windows(path, clock):
-    engine = make(path, clock)  # flash free: RPM 15, recovery step ceil(15/5) = 3 per clean window
+    engine = make(path, clock)  # flash free: RPM 15, recovery step ceil(15/5) = 3 per window once climbing
     for _ in range(4):
         engine.commit(engine.try_reserve("p", "flash").reservation_id)
     clock.advance(10)
     a = engine.try_reserve("p", "flash")
     hit_at = clock.now()
     verdict = engine.on_rate_limited("p", "flash", hit("rpm", 15, delay=5), a.reservation_id)
-    assert verdict.retry and verdict.not_before == hit_at + 5
+    # The server's window held our 4 and 11 of someone else's: our share is 4 a minute from now on,
+    # so the refused request goes when our four oldest leave the window (never before the server's delay).
+    assert verdict.retry and verdict.not_before == T0 + 60
     assert "invisible" in verdict.reason
 
     g = engine.gauges("p", ["flash"])["gemini-2.5-flash"]["rpm"]
-    assert (g.used, g.limit, g.invisible, g.source) == (4, 5, 10, "learned")
-    # After the server's delay the refused request fits again; the one after it does not.
-    clock.t = hit_at + 5
-    assert engine.try_reserve("p", "flash").granted
+    assert (g.used, g.limit, g.invisible, g.source) == (4, 4, 11, "learned")
+    clock.t = T0 + 60 - 0.001
+    assert not engine.check("p", "flash").granted
+    clock.t = T0 + 60
+    assert all(engine.try_reserve("p", "flash").granted for _ in range(4))
     refused = engine.check("p", "flash")
-    assert (refused.dimension, refused.eta) == ("rpm", T0 + 60)  # our four oldest leave the window
-    assert "lowered from 15" in refused.reason
+    assert refused.dimension == "rpm" and "lowered from 15" in refused.reason
 
-    # One clean window later the limit climbs one step, exactly at the window's end.
-    clock.t = hit_at + 60 - 0.001
-    assert engine.limits("p", "flash").rpm == 5
-    clock.t = hit_at + 60
-    assert engine.limits("p", "flash").rpm == 8
+    # The lowered limit holds for HOLD_WINDOWS clean windows, then climbs one step a window.
+    clock.t = hit_at + (HOLD_WINDOWS + 1) * 60 - 0.001
+    assert engine.limits("p", "flash").rpm == 4
+    clock.t = hit_at + (HOLD_WINDOWS + 1) * 60
+    assert engine.limits("p", "flash").rpm == 7
     engine.on_success("p", "flash")
     assert engine.limits("p", "flash").source["rpm"] == "learned"  # still climbing: kept
-    clock.t = hit_at + 4 * 60  # 5 + 3 * 4 >= 15
+    clock.t = hit_at + (HOLD_WINDOWS + 4) * 60  # 4 + 3 * 4 >= 15
     engine.on_success("p", "flash")
     limits = engine.limits("p", "flash")
     assert (limits.rpm, limits.source["rpm"]) == (15, "table")
     assert engine.gauges("p", ["flash"])["gemini-2.5-flash"]["rpm"].invisible == 0
+
+
+def test_invisible_usage_counts_only_what_the_server_window_held(path, clock):
+    """Our requests from before the server's window say nothing about the other clients' share."""
+    engine = make(path, clock)  # pro free: RPM 5
+    for _ in range(3):
+        engine.commit(engine.try_reserve("p", "pro").reservation_id)
+    clock.advance(50)  # the server's fixed minute turned over at T0 + 40 (delay below says so)
+    a = engine.try_reserve("p", "pro")
+    verdict = engine.on_rate_limited("p", "pro", hit("rpm", 5, delay=50), a.reservation_id)
+    assert verdict.retry
+    limits = engine.limits("p", "pro")
+    assert limits.rpm == 1, "the server's window held none of ours: the other client holds four"
 
 
 def test_invisible_usage_lowering_is_seen_by_another_instance(path, clock):

@@ -213,6 +213,12 @@ class QuotaEngine:
             if v.dimension == "rpd" and rpd is not None and snap.day_count + 1 <= rpd:
                 self.ledger.set_adjustment(project, model, "rpd", Adjustment(snap.day_count, now_ms))
                 notes.append(f"{rpd - snap.day_count:,} requests today came from other clients")
+        delay_ms = math.ceil(delay * 1000) if delay is not None else None
+        # The server's window ends when its delay does; it began one window earlier. Our rows before that
+        # are no longer in the server's count, so they say nothing about what the other clients hold.
+        server_start_ms = now_ms - self.window_ms
+        if delay_ms is not None and delay_ms < self.window_ms:
+            server_start_ms = now_ms + delay_ms - self.window_ms
         for v in per_minute:
             dim = v.dimension
             rows = [r for r in snap.window_rows if r.ts_ms + self.window_ms > now_ms]
@@ -222,15 +228,17 @@ class QuotaEngine:
             fits = limit is not None and used + amounts[dim] <= limit
             invisible_hit = fits and (known_cost or dim == "rpm")
             if invisible_hit:
-                # We would have admitted it: someone else spends this quota. Book that by lowering the limit
-                # to what we had in the window counting the refused request, so its retry still fits once
-                # the server's delay is over; the limit climbs back after clean windows (ghost.py).
-                lowered = used + amounts[dim]
+                # We would have admitted it: someone else spends this quota. Our share is what the server
+                # had of ours in its window (at least this one request, so it can still go alone); the
+                # limit holds there, then climbs back after clean windows (ghost.py).
+                ours = sum(1 if dim == "rpm" else (r.tokens if dim == "tpm" else r.images)
+                           for r in rows if r.ts_ms >= server_start_ms)
+                lowered = max(ours, amounts[dim], 1)
                 self.ledger.set_adjustment(project, model, dim, Adjustment(lowered, now_ms))
                 notes.append(f"invisible usage: {dim.upper()} lowered to {lowered:,} of {limit:,} "
                              "(other clients use this quota), recovering after clean minutes")
-            if delay is not None:
-                self.ledger.set_block(project, model, dim, now_ms + math.ceil(delay * 1000))
+            if delay_ms is not None:
+                self.ledger.set_block(project, model, dim, now_ms + delay_ms)
             elif invisible_hit:
                 # No delay given: wait until the window that refused us has fully turned over.
                 self.ledger.set_block(project, model, dim, now_ms + self.window_ms)

@@ -1,10 +1,12 @@
 """Invisible usage: a 429 while our own count was below the limit means other clients share the quota.
 
-The engine then lowers the effective limit to what we had in the window (counting the refused request, so
-its retry fits once the server's delay is over) and lets it climb back one step per
-clean window (a full window with no further 429 for that dimension). Recovery is a pure function of time
+The engine then lowers the effective limit to what we had in the *server's* window when it refused us (the
+other clients hold the rest), holds it there for HOLD_WINDOWS clean windows (no further 429 for that
+dimension), then lets it climb back one step per clean window. Climbing at once would walk straight back into
+the other client's share the next busy minute; the hold keeps such 429s to about one per HOLD_WINDOWS
+windows while the other client stays, and costs little when it has gone. Recovery is a pure function of time
 since the last hit, so the effective limit at any future instant is known and admission ETAs stay exact;
-a new hit restarts the climb from the new, lower value. For RPD the lowering lasts until the Pacific midnight
+a new hit restarts the hold from the new value. For RPD the lowering lasts until the Pacific midnight
 after the hit, when the server's day counter resets too.
 """
 
@@ -15,7 +17,8 @@ import math
 from gemtui.quota.ledger import Adjustment
 from gemtui.quota.pacific import next_midnight_ms
 
-RECOVERY_STEPS = 5  # a lowered limit is back to nominal after at most this many clean windows
+RECOVERY_STEPS = 5  # once climbing, a lowered limit is back to nominal after at most this many windows
+HOLD_WINDOWS = 10  # clean windows a lowered limit holds before it starts to climb
 
 
 def recovery_step(nominal: int) -> int:
@@ -31,7 +34,7 @@ def lowered_limit_at(dimension: str, nominal: int | None, adjustment: Adjustment
         if t_ms < next_midnight_ms(adjustment.at_ms):
             return min(nominal, adjustment.lowered_to)
         return nominal
-    windows = max(0, (t_ms - adjustment.at_ms) // window_ms)
+    windows = max(0, (t_ms - adjustment.at_ms) // window_ms - HOLD_WINDOWS)
     return min(nominal, adjustment.lowered_to + windows * recovery_step(nominal))
 
 
@@ -45,7 +48,7 @@ def change_times(dimension: str, nominal: int | None, adjustment: Adjustment | N
         return [end] if end > now_ms else []
     step = recovery_step(nominal)
     needed = math.ceil((nominal - adjustment.lowered_to) / step)
-    times = [adjustment.at_ms + k * window_ms for k in range(1, needed + 1)]
+    times = [adjustment.at_ms + (HOLD_WINDOWS + k) * window_ms for k in range(1, needed + 1)]
     return [t for t in times if t > now_ms]
 
 
