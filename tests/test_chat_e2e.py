@@ -215,3 +215,17 @@ async def test_image_model_on_tier1_books_images(emulator, engine_factory, clien
     assert events[-1].images[0][1].startswith(b"\x89PNG")
     gauge = engine.gauges(PROJECT, ["gemini-2.5-flash-image"])["gemini-2.5-flash-image"]["ipm"]
     assert gauge.used == 1 == server(emulator, "gemini-2.5-flash-image")["ipm"] and gauge.limit == 10
+
+
+async def test_an_estimate_just_above_tpm_is_checked_with_count_tokens(emulator, engine_factory, client):
+    emulator.set_limits(PRO, "free", tpm=2000)
+    engine = engine_factory(table=LimitTable(overrides={PRO: {"tpm": 2000}}))
+    prompt = "tell " + "me more about that " * 420  # the server counts a little under 2,000
+    from gemtui.chat.sender import estimate_cost
+
+    assert estimate_cost([Turn("user", prompt)], None, PRO).input_tokens > 2000, "the estimate alone refuses"
+    events = await collect(send(Request(turns=[Turn("user", prompt + "[[tokens=5]]")], preference="pro"),
+                                engine=engine, client=client, project=PROJECT))
+    assert isinstance(events[-1], Finished), events[-1]
+    assert 1500 < events[-1].usage.input_tokens <= 2000
+    assert server(emulator, PRO)["rejected_429"] == 0

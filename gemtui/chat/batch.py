@@ -197,15 +197,10 @@ async def run_batch(
                 line.popleft()
                 progress.waiting_until, progress.waiting_reason = None, ""
                 if decision.kind == "refuse":
-                    reasons = "; ".join(a.reason for a in decision.refusals) or decision.reason
-                    result = BatchResult(index=index, prompt=item.prompt, error=f"cannot send: {reasons}")
-                    progress.failed += 1
-                    queue.mark(item.id, "failed", error=result.error)
-                    maybe = on_result(result)
-                    if maybe is not None:
-                        await maybe
-                    continue
-                queue.mark(item.id, "sending", model=decision.model)
+                    # The sender refines a refusal (an exact countTokens where the estimate passed TPM)
+                    # and reports it as the item's result; nothing is reserved for it here.
+                    decision = None
+                queue.mark(item.id, "sending", model=decision.model if decision else None)
                 progress.sending += 1
                 queued_s = clock.now() - progress.started_at
                 task = asyncio.create_task(run_one(index, item, request, decision, queued_s))
@@ -230,7 +225,7 @@ async def run_batch(
 
 
 def _default_cost(request: Request) -> Callable[[str], Any]:
-    return lambda _model: estimate_cost(request.turns, request.system)
+    return lambda model: estimate_cost(request.turns, request.system, model)
 
 
 async def _wait_for_wake(wake: asyncio.Event, clock: Any, timeout: float | None) -> None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gemtui.chat.router import Decision, Policy, decide
-from gemtui.gemini.client import StreamChunk, Turn, Usage, stream_answer
+from gemtui.chat.tokens import TokenEstimator, default_estimator
+from gemtui.gemini.client import StreamChunk, Turn, Usage, count_tokens, stream_answer
 from gemtui.gemini.errors import Failure, classify
 from gemtui.quota.engine import QuotaEngine, RequestCost
 from gemtui.quota.limits import images_per_request
@@ -104,10 +105,30 @@ class Failed:
 Event = Waiting | AskUser | Routed | Delta | Retrying | Finished | Failed
 
 
-def estimate_cost(turns: list[Turn], system: str | None) -> RequestCost:
-    chars = sum(len(t.text) for t in turns) + len(system or "")
-    # Errs high (English averages ~4 chars a token); the context layer supplies calibrated costs.
-    return RequestCost(input_tokens=max(1, chars // 3 + 4 * len(turns)))
+def estimate_cost(turns: list[Turn], system: str | None, model: str = "",
+                  estimator: TokenEstimator | None = None) -> RequestCost:
+    """The calibrated, high-side token estimate for a bare prompt (no conversation budget involved)."""
+    estimator = estimator or default_estimator()
+    return RequestCost(input_tokens=max(1, estimator.scale(model, _raw_prompt(turns, system, estimator))))
+
+
+def _raw_prompt(turns: list[Turn], system: str | None, estimator: TokenEstimator) -> int:
+    return sum(estimator.raw_for_text(t.text) for t in turns) + estimator.raw_system(system)
+
+
+async def _count_exactly(request: Request, target: Target, decision: Decision,
+                         exact: dict[str, RequestCost]) -> bool:
+    """countTokens (no generate quota) for each model refused only because the estimate passed its TPM."""
+    for refusal in decision.refusals or [decision.admission]:
+        if refusal.dimension != "tpm" or not refusal.model:
+            continue
+        turns = request.turns_for(refusal.model) if request.turns_for else request.turns
+        try:
+            tokens = await count_tokens(target.client, refusal.model, turns)
+        except Exception:  # the exact count is a refinement; the estimate's refusal stands
+            continue
+        exact[refusal.model] = RequestCost(input_tokens=tokens)
+    return bool(exact)
 
 
 def _with_images(cost_for: Callable[[str], RequestCost]) -> Callable[[str], RequestCost]:
@@ -165,7 +186,10 @@ async def send(
     """
     primary = Target(engine, client, project, "", secrets)
     clock = engine.clock
-    cost_for = _with_images(request.cost_for or (lambda _model: estimate_cost(request.turns, request.system)))
+    calibrate = request.cost_for is None  # our own estimate: learn from what the server counts
+    base_cost = request.cost_for or (lambda model: estimate_cost(request.turns, request.system, model))
+    exact: dict[str, RequestCost] = {}  # countTokens answers, where an estimate alone would refuse
+    cost_for = _with_images(lambda model: exact.get(model) or base_cost(model))
     transient_attempts = 0
     forced_route = request.forced_route
     while True:
@@ -175,6 +199,11 @@ async def send(
         via_backup = _failover(request, decision, backup, cost_for, forced_route)
         if via_backup is not None and backup is not None:
             target, primary_decision, decision = backup, decision, via_backup
+        if decision.kind == "refuse" and not exact:
+            # The estimate errs high on purpose; before refusing for TPM, ask the server for the exact count.
+            counted = await _count_exactly(request, target, decision, exact)
+            if counted:
+                continue
         if decision.kind == "refuse":
             reasons = "; ".join(a.reason for a in decision.refusals) or decision.reason
             yield Failed(Failure("rate_limited", f"cannot send: {reasons}"), None, refused_before_sending=True)
@@ -251,6 +280,9 @@ async def send(
 
         target.engine.commit(reservation, input_tokens=usage.input_tokens if usage else None)
         target.engine.on_success(target.project, model)
+        if calibrate and usage and usage.input_tokens:
+            estimator = default_estimator()
+            estimator.observe(model, _raw_prompt(turns, request.system, estimator), usage.input_tokens)
         yield Finished(
             model=model,
             text="".join(text_parts),

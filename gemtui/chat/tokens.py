@@ -305,3 +305,15 @@ class TokenEstimator:
 
 def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+_DEFAULT: TokenEstimator | None = None
+
+
+def default_estimator() -> TokenEstimator:
+    """The process's shared estimator for prompts outside a conversation (ask, batches); its calibration
+    file is the same one conversations use, so every answer makes every estimate better."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = TokenEstimator()
+    return _DEFAULT
