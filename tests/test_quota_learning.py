@@ -263,3 +263,32 @@ def test_unknown_cost_does_not_lower_token_limits(path, clock):
     assert verdict.retry and verdict.not_before == T0 + 20
     limits = engine.limits("p", "pro")
     assert (limits.tpm, limits.source["tpm"]) == (250_000, "table")
+
+
+def test_a_client_that_stays_doubles_the_hold_each_time(path, clock):
+    engine = make(path, clock)  # pro free: RPM 5
+    first = engine.try_reserve("p", "pro")
+    engine.on_rate_limited("p", "pro", hit("rpm", 5, delay=30), first.reservation_id)
+    assert engine.limits("p", "pro").rpm == 1
+    clock.advance((HOLD_WINDOWS + 5) * 60)  # held, then climbed back to 5
+    engine.on_success("p", "pro")
+    assert engine.limits("p", "pro").rpm == 5
+    again = engine.try_reserve("p", "pro")
+    engine.on_rate_limited("p", "pro", hit("rpm", 5, delay=30), again.reservation_id)  # still there
+    hit_at = clock.now()
+    clock.t = hit_at + (2 * HOLD_WINDOWS + 1) * 60 - 0.001
+    assert engine.limits("p", "pro").rpm == 1, "the second hold is twice the first"
+    clock.t = hit_at + (2 * HOLD_WINDOWS + 1) * 60
+    assert engine.limits("p", "pro").rpm == 2
+
+
+def test_a_ledger_from_before_strikes_opens_and_keeps_its_lowering(path, clock):
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE adjustments (project TEXT NOT NULL, model TEXT NOT NULL, dimension TEXT NOT NULL,"
+                   " lowered_to INTEGER NOT NULL, at_ms INTEGER NOT NULL, PRIMARY KEY (project, model, dimension))")
+        db.execute("INSERT INTO adjustments VALUES ('p', 'gemini-2.5-pro', 'rpm', 2, ?)", (round(clock.now() * 1000),))
+    engine = make(path, clock)
+    assert engine.limits("p", "pro").rpm == 2
+    assert not engine.warnings

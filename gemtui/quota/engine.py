@@ -234,7 +234,8 @@ class QuotaEngine:
                 ours = sum(1 if dim == "rpm" else (r.tokens if dim == "tpm" else r.images)
                            for r in rows if r.ts_ms >= server_start_ms)
                 lowered = max(ours, amounts[dim], 1)
-                self.ledger.set_adjustment(project, model, dim, Adjustment(lowered, now_ms))
+                strikes = ghost.next_strike(snap.adjustments.get(dim))
+                self.ledger.set_adjustment(project, model, dim, Adjustment(lowered, now_ms, strikes))
                 notes.append(f"invisible usage: {dim.upper()} lowered to {lowered:,} of {limit:,} "
                              "(other clients use this quota), recovering after clean minutes")
             if delay_ms is not None:
@@ -271,14 +272,14 @@ class QuotaEngine:
                             f"retry {attempt + 1} in {delay:.1f}s", None, model)
 
     def on_success(self, project: str, model: str) -> None:
-        """A request went through: reset bare-429 backoff; forget lowerings that have climbed back."""
+        """A request went through: reset bare-429 backoff; forget lowerings that climbed back long ago."""
         model = resolve_model(model)
         self._bare_attempts.pop((project, model), None)
         _, now_ms = self._now()
         snap = self._snapshot(project, model, now_ms)
         nominal = self._nominal(model, snap)
         for dim, adj in snap.adjustments.items():
-            done = dim not in DIMENSIONS or ghost.is_recovered(dim, nominal.get(dim), adj, now_ms,
+            done = dim not in DIMENSIONS or ghost.is_forgotten(dim, nominal.get(dim), adj, now_ms,
                                                                 self.window_ms)
             if done:
                 self.ledger.clear_adjustment(project, model, dim)

@@ -63,6 +63,7 @@ class Adjustment:
 
     lowered_to: int
     at_ms: int
+    strikes: int = 1  # hits in a row without a full recovery between them: each doubles the hold (ghost.py)
 
 
 @dataclass(frozen=True)
@@ -136,10 +137,17 @@ CREATE TABLE IF NOT EXISTS learned_limits (
     tier TEXT NOT NULL, learned_ms INTEGER NOT NULL, PRIMARY KEY (project, model, dimension));
 CREATE TABLE IF NOT EXISTS adjustments (
     project TEXT NOT NULL, model TEXT NOT NULL, dimension TEXT NOT NULL, lowered_to INTEGER NOT NULL,
-    at_ms INTEGER NOT NULL, PRIMARY KEY (project, model, dimension));
+    at_ms INTEGER NOT NULL, strikes INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (project, model, dimension));
 CREATE TABLE IF NOT EXISTS project_tier (
     project TEXT PRIMARY KEY, tier TEXT NOT NULL, configured TEXT NOT NULL, updated_ms INTEGER NOT NULL);
 """
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Ledgers written by an earlier gemtui lack later columns; add them with their defaults."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(adjustments)")}
+    if "strikes" not in columns:
+        conn.execute("ALTER TABLE adjustments ADD COLUMN strikes INTEGER NOT NULL DEFAULT 1")
 
 
 class _Corrupt(Exception):
@@ -180,6 +188,7 @@ class SqliteLedger:
                     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
                     conn.execute("PRAGMA synchronous = NORMAL")
                     conn.executescript(_SCHEMA)
+                    _add_missing_columns(conn)
                     check = conn.execute("PRAGMA quick_check").fetchone()
                     break
                 except sqlite3.OperationalError as exc:
@@ -263,9 +272,9 @@ class SqliteLedger:
             )
         }
         adjustments = {
-            dim: Adjustment(lowered, at)
-            for dim, lowered, at in conn.execute(
-                "SELECT dimension, lowered_to, at_ms FROM adjustments WHERE project = ? AND model = ?",
+            dim: Adjustment(lowered, at, strikes)
+            for dim, lowered, at, strikes in conn.execute(
+                "SELECT dimension, lowered_to, at_ms, strikes FROM adjustments WHERE project = ? AND model = ?",
                 (project, model),
             )
         }
@@ -362,9 +371,10 @@ class SqliteLedger:
     def set_adjustment(self, project: str, model: str, dimension: str, adjustment: Adjustment) -> None:
         with self._tx() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO adjustments (project, model, dimension, lowered_to, at_ms) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (project, model, dimension, int(adjustment.lowered_to), int(adjustment.at_ms)),
+                "INSERT OR REPLACE INTO adjustments (project, model, dimension, lowered_to, at_ms, strikes) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (project, model, dimension, int(adjustment.lowered_to), int(adjustment.at_ms),
+                 int(adjustment.strikes)),
             )
 
     def clear_adjustment(self, project: str, model: str, dimension: str) -> None:
