@@ -2,13 +2,13 @@
 
 The engine then lowers the effective limit to what we had in the *server's* window when it refused us (the
 other clients hold the rest), holds it there for HOLD_WINDOWS clean windows (no further 429 for that
-dimension), then lets it climb back one step per clean window. Climbing at once would walk straight back into
-the other client's share the next busy minute; the hold keeps such 429s to about one per HOLD_WINDOWS
-windows while the other client stays, and costs little when it has gone. Recovery is a pure function of time
-since the last hit, so the effective limit at any future instant is known and admission ETAs stay exact;
-a new hit restarts the hold from the new value. A hit before the last lowering was forgotten (the other
-client is still there) doubles the hold, so probing for its departure costs fewer and fewer 429s. For RPD
-the lowering lasts until the Pacific midnight after the hit, when the server's day counter resets too.
+dimension), then lets it climb back one step per clean window. Climbing at once would walk straight back
+into the other client's share the next busy minute; the hold keeps such probes rare while the other client
+stays (another program on the same project rarely leaves within half an hour). Recovery is a pure function
+of time since the last hit, so the effective limit at any future instant is known and admission ETAs stay
+exact; a new hit restarts the hold from the new value. A hit before the last lowering was forgotten (the
+other client is still there) doubles the hold, so probing for its departure costs fewer and fewer 429s.
+For RPD the lowering lasts until the Pacific midnight after the hit, when the server's day counter resets.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from gemtui.quota.ledger import Adjustment
 from gemtui.quota.pacific import next_midnight_ms
 
 RECOVERY_STEPS = 5  # once climbing, a lowered limit is back to nominal after at most this many windows
-HOLD_WINDOWS = 10  # clean windows a lowered limit holds before it starts to climb (first strike)
+HOLD_WINDOWS = 30  # clean windows a lowered limit holds before it starts to climb (first strike)
 MAX_STRIKES = 6  # the hold doubles per strike up to 2**5 = 32 times the first
 
 
