@@ -78,7 +78,7 @@ class ChatSession:
 
     def plan(self, model: str, messages: list[Message] | None = None) -> ContextPlan:
         return plan_context(messages if messages is not None else self.messages, self.system, model,
-                            self.budget, self.estimator)
+                            self.budget, self.estimator, allow_truncate=self.budget.truncate_oversized)
 
     def prepare(
         self,
