@@ -93,3 +93,9 @@ def test_session_continues_a_conversation(run):
     assert [m.role for m in messages] == ["user", "model", "user", "model"]
     assert all(m.model == "gemini-2.5-flash" and m.input_tokens for m in messages if m.role == "model")
     assert messages[3].input_tokens > messages[1].input_tokens, "the history went with the second question"
+    import json
+
+    from gemtui import paths
+
+    windows = json.loads((paths.cache_dir() / "model-windows.json").read_text())
+    assert windows["gemini-2.5-flash"] > 0, "the context window came from models.get"

@@ -173,6 +173,10 @@ class ContextBudget:
         self._windows[name] = int(tokens)
         self._save_windows()
 
+    def knows_window(self, model: str) -> bool:
+        """True once the server told us this model's window (models.get), now or in an earlier run."""
+        return resolve_model(model) in self._windows
+
     def set_model_tpm(self, model: str, tpm: int | None) -> None:
         """A TPM known to the caller (overrides `tpm_for`); None forgets it."""
         name = resolve_model(model)

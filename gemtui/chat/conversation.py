@@ -18,7 +18,7 @@ from gemtui.chat.sender import Delta, Failed, Finished, Request, Routed
 from gemtui.chat.sessions import Conversation, Message, SessionStore
 from gemtui.chat.tokens import TokenEstimator
 from gemtui.config import Config
-from gemtui.gemini.client import Turn
+from gemtui.gemini.client import Turn, input_token_limit
 from gemtui.quota.engine import QuotaEngine, RequestCost
 
 # A model whose budget cannot hold the request gets a cost no limit admits, so the router skips it.
@@ -229,6 +229,22 @@ class ChatSession:
         self._answer = None
         self._answer_text = ""
         self._plan_used = None
+
+
+async def learn_context_windows(budget: ContextBudget, client: Any, models: list[str]) -> None:
+    """Ask `models.get` once per model for its `inputTokenLimit` (cached across runs by the budget).
+
+    It spends no generate quota; a failure leaves the table's window in place, so it never blocks a send.
+    """
+    for model in models:
+        if budget.knows_window(model):
+            continue
+        try:
+            limit = await input_token_limit(client, model)
+        except Exception:  # the table's window stays; the next run asks again
+            continue
+        if limit:
+            budget.set_model_window(model, int(limit))
 
 
 def open_named_session(name: str, *, engine: QuotaEngine, project: str, config: Config,

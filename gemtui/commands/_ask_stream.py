@@ -51,11 +51,14 @@ def notice(event: object, now: float, err: TextIO) -> None:
         print(f"gemtui: {event.note or event.preferred + ' is busy'}", file=err, flush=True)
 
 
-def _session_request(runtime: Runtime, prompt: str, args: argparse.Namespace, config: Config):
+async def _session_request(runtime: Runtime, prompt: str, args: argparse.Namespace, config: Config):
     """`--session NAME`: the stored conversation's history under the context budget."""
-    from gemtui.chat.conversation import open_named_session
+    from gemtui.chat.conversation import learn_context_windows, open_named_session
+    from gemtui.chat.router import candidates
 
     session = open_named_session(args.session, engine=runtime.engine, project=runtime.project, config=config)
+    models = candidates(getattr(args, "model", None) or config.model)[1]
+    await learn_context_windows(session.budget, runtime.client, models)
     if getattr(args, "system", None):
         session.store.set_system(session.conversation.id, args.system)
         session.conversation = session.store.get(session.conversation.id)
@@ -74,7 +77,7 @@ async def ask_once(runtime: Runtime, prompt: str, args: argparse.Namespace, conf
     record = None
     if getattr(args, "session", None):
         try:
-            request, record = _session_request(runtime, prompt, args, config)
+            request, record = await _session_request(runtime, prompt, args, config)
         except ContextTooLarge as exc:
             print(f"gemtui: {exc}", file=sys.stderr)
             return exitcodes.EXIT_USAGE
