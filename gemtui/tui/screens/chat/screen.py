@@ -1,16 +1,13 @@
-"""The main screen: conversation, composer, quota and queue panels, and the send loop.
+"""The main screen: conversation, composer, quota and queue panels, the status and routing lines.
 
-Every prompt goes into the persistent queue first (nothing is lost), then the one send loop takes
-the head of the line: `ChatSession.prepare` (opened by `gemtui.tui.turns.open_session`) stores the prompt and
-plans it under the context budget of each model the router may pick, `gemtui.chat.sender.send` routes
-and streams it, and `ChatSession.record` stores every event before it is rendered: waits become queue
-countdowns, switches become notices, deltas stream into the answer, failures show inline.
+The screen lays itself out and keeps the live parts fresh (gauges, countdowns, the routing line);
+the send loop is `dispatch`, the conversation as shown is `transcript`, and each slash command is a
+`cmd_<name>` method from the `*_commands` modules, so the composer, the palette and key bindings all
+reach the same handler through `gemtui.tui.commands.run_slash`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -25,13 +22,14 @@ from textual.widgets import Footer, Header, Static
 from gemtui.timefmt import duration
 from gemtui.tui import commands
 from gemtui.tui.messages import PromptSubmitted, QueueCancel, QueueEdit, QueueMerge
+from gemtui.tui.screens.chat.dispatch import DispatchMixin
+from gemtui.tui.screens.chat.transcript import TranscriptMixin
 from gemtui.tui.widgets.composer import Composer
-from gemtui.tui.widgets.conversation import Conversation, MessageView, answer_label
+from gemtui.tui.widgets.conversation import Conversation
 from gemtui.tui.widgets.queue_panel import QueuePanel
 from gemtui.tui.widgets.quota_panel import QuotaPanel
 
 LEVEL_RANK = {"normal": 0, "na": 0, "warning": 1, "critical": 2, "blocked": 2}
-SAVE_EVERY_S = 1.0  # a streaming answer is written back this often, so a kill loses < 1 s of text
 
 
 def free_at(gauges: dict[str, Any], now: float) -> float | None:
@@ -45,7 +43,7 @@ def free_at(gauges: dict[str, Any], now: float) -> float | None:
     return max(times) if times else None
 
 
-class ChatScreen(Screen):
+class ChatScreen(DispatchMixin, TranscriptMixin, Screen):
     CSS_PATH = "chat.tcss"
     BINDINGS = [
         Binding("escape", "cancel_answer", "Cancel answer"),
@@ -60,6 +58,7 @@ class ChatScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
+        # what is sent, and how
         self.conv_id: int | None = None
         self.conv_title = ""
         self.preference = "auto"
@@ -67,21 +66,24 @@ class ChatScreen(Screen):
         self.threshold_s = 20.0
         self.store: Any = None
         self.queue: Any = None
+        # the send in flight (dispatch)
         self._worker: Any = None
         self._active_item: Any = None
         self._routed = False
         self._requeue = False
         self._retry_of: dict[int, int] = {}  # queue item id -> stored user message id it re-sends
+        self._session: Any = None  # ChatSession of the conversation on screen (gemtui.tui.turns)
+        self._estimator: Any = None  # one calibrated token estimator for every conversation
+        self.last_plan: Any = None  # the ContextPlan the last routed request was sent with
+        # the transcript
+        self._numbers: dict[int, int] = {}  # stored message id -> number shown (`#3`), for /pin N
+        self._pinned: set[int] = set()
+        # gauges and the routing line
         self._levels: dict[tuple[str, str], str] = {}
         self._last_switch: tuple[str, str] | None = None  # (preferred, used) while a switch is in force
         self._routing_until: float | None = None
         self._routing_text = ""
         self.last_gauges: dict[str, dict[str, Any]] = {}
-        self._session: Any = None  # ChatSession of the conversation on screen (gemtui.tui.turns)
-        self._estimator: Any = None  # one calibrated token estimator for every conversation
-        self._numbers: dict[int, int] = {}  # stored message id -> number shown (`#3`), for /pin N
-        self._pinned: set[int] = set()
-        self.last_plan: Any = None  # the ContextPlan the last routed request was sent with
 
     # ---- layout ----------------------------------------------------------------------------------
 
@@ -158,6 +160,8 @@ class ChatScreen(Screen):
         self.queue = RequestQueue()
         self.queue.recover()
 
+    # ---- title and status line -------------------------------------------------------------------
+
     def _update_title(self) -> None:
         runtime = self.runtime
         if runtime is None:
@@ -181,9 +185,9 @@ class ChatScreen(Screen):
     def show_info(self, text: str, severity: str = "information") -> None:
         self.notify(text, severity=severity, timeout=6)  # type: ignore[arg-type]
 
-    # ---- live refresh ----------------------------------------------------------------------------
+    # ---- live refresh: gauges, queue countdowns --------------------------------------------------
 
-    def models(self) -> tuple[str, tuple[str, ...]]:
+    def _panel_models(self) -> tuple[str, tuple[str, ...]]:
         """(active model, fallbacks) for the quota panel."""
         from gemtui.quota.limits import FALLBACK_ORDER, resolve_model
 
@@ -196,7 +200,7 @@ class ChatScreen(Screen):
         runtime = self.runtime
         if runtime is None:
             return
-        active, fallbacks = self.models()
+        active, fallbacks = self._panel_models()
         try:
             gauges = runtime.engine.gauges(runtime.project, (active, *fallbacks))
         except Exception as exc:  # a locked/corrupt ledger must not take the screen down
@@ -208,6 +212,7 @@ class ChatScreen(Screen):
         self._threshold_notices(gauges, now)
 
     def _threshold_notices(self, gauges: dict[str, dict[str, Any]], now: float) -> None:
+        """A toast when a gauge climbs past 80 %, 95 % or into a block (once per climb, not per tick)."""
         from gemtui.tui.widgets.gauges import LABELS, level
 
         for model, dims in gauges.items():
@@ -231,6 +236,35 @@ class ChatScreen(Screen):
         self.query_one(QueuePanel).tick(now)
         self._paint_routing(now)
 
+    async def refresh_queue(self) -> None:
+        if self.queue is None:
+            return
+        items = [i for i in self.queue.items() if i.batch_id is None and i.conversation_id == self.conv_id]
+        active = self._active_item.id if self._active_item is not None and self._routed else None
+        await self.query_one(QueuePanel).show_items([i for i in items if i.id != active], self.now)
+
+    # ---- the routing line: which model answers while the preferred one is at a limit --------------
+
+    def show_switch(self, preferred: str, used: str, note: str) -> None:
+        """A switch is in force: the line stays, counting down to when `preferred` is free again."""
+        self.refresh_gauges()
+        now = self.now
+        until = free_at(self.last_gauges.get(preferred, {}), now)
+        self._last_switch = (preferred, used)
+        self._routing_text, self._routing_until = note, until
+        self._paint_routing(now)
+        self.notify(note, severity="warning", timeout=6)
+
+    def is_switched_from(self, model: str) -> bool:
+        """Whether `model` is the preferred model a switch in force moved away from."""
+        return self._last_switch is not None and model == self._last_switch[0]
+
+    def end_switch(self, note: str) -> None:
+        self._last_switch = None
+        self._routing_text, self._routing_until = "", None
+        self._paint_routing(self.now)
+        self.notify(note, timeout=5)
+
     def _paint_routing(self, now: float) -> None:
         routing = self.query_one("#routing", Static)
         if not self._routing_text:
@@ -245,14 +279,7 @@ class ChatScreen(Screen):
             routing.update(text)
         routing.add_class("-shown")
 
-    async def refresh_queue(self) -> None:
-        if self.queue is None:
-            return
-        items = [i for i in self.queue.items() if i.batch_id is None and i.conversation_id == self.conv_id]
-        active = self._active_item.id if self._active_item is not None and self._routed else None
-        await self.query_one(QueuePanel).show_items([i for i in items if i.id != active], self.now)
-
-    # ---- submitting ------------------------------------------------------------------------------
+    # ---- input: prompts, slash commands, key bindings, the queue panel ----------------------------
 
     @on(PromptSubmitted)
     async def on_prompt(self, event: PromptSubmitted) -> None:
@@ -264,321 +291,11 @@ class ChatScreen(Screen):
             text = text[1:]  # `//etc` sends a prompt that starts with a slash
         await self.enqueue(text)
 
-    async def enqueue(self, prompt: str, retry_of: int | None = None) -> None:
-        if self.queue is None:
-            self.show_info("still starting; try again in a moment", "warning")
-            self.composer.set_text(prompt)
-            return
-        if self.conv_id is None:
-            from gemtui.chat.sessions import short_title
-
-            self.conv_id = self.store.create(title=short_title(prompt)).id
-        item = self.queue.add(self.conv_id, prompt, preference=self.preference)
-        if retry_of is not None:
-            self._retry_of[item.id] = retry_of
-        await self.refresh_queue()
-        self.pump()
-
-    def _waiting(self) -> list[Any]:
-        """Queued items of this conversation typed here (headless batches are not ours to send)."""
-        return [i for i in self.queue.items(("queued",))
-                if i.batch_id is None and i.conversation_id == self.conv_id]
-
-    def pump(self) -> None:
-        """Start the head of the line when nothing is being sent."""
-        if self._worker is not None or self.queue is None or self.runtime is None or self.conv_id is None:
-            return
-        items = self._waiting()
-        if not items:
-            self.set_status("")
-            return
-        self._active_item = items[0]
-        self._routed = False
-        self._requeue = False
-        self._worker = self.run_worker(self._process(items[0]), group="send", exit_on_error=False)
-
-    # ---- the send loop ---------------------------------------------------------------------------
-
-    def session(self) -> Any:
-        """The conversation in use (`ChatSession`), opened on first need: one planner, one calibrated
-        estimator, rebuilt when the conversation or the runtime (profile) changes."""
-        if self.conv_id is None or self.store is None or self.runtime is None:
-            return None
-        current = self._session
-        if (current is None or current.conversation.id != self.conv_id
-                or current.engine is not self.runtime.engine):
-            from gemtui.tui.turns import open_session
-
-            if self._estimator is None:
-                from gemtui.chat.tokens import TokenEstimator
-
-                self._estimator = TokenEstimator()
-            current = self._session = open_session(self.store, self.conv_id, self.runtime, self._estimator)
-        return current
-
-    async def _process(self, item: Any) -> None:
-        from gemtui.chat.context import ContextTooLarge
-        from gemtui.chat.sender import AskUser, Delta, Failed, Finished, Retrying, Routed, Waiting, send
-
-        app: Any = self.app
-        runtime = self.runtime
-        retry_of = self._retry_of.pop(item.id, None)
-        view: MessageView | None = None
-        session: Any = None
-        prepared: Any = None
-        model = ""
-        text = ""
-        try:
-            self.set_status("preparing…", busy=True)
-            await app.client_ready.wait()
-            if app.runtime_error and runtime is None:
-                return
-            client = runtime.client
-            session = self.session()
-            # The prompt is stored here, when it is dispatched (not when queued), and planned under the
-            # context budget for every model the router may pick; it is shown once routed.
-            try:
-                if retry_of is not None:
-                    prepared = session.prepare_again(retry_of, preference=item.preference, policy=self.policy,
-                                                     threshold_s=self.threshold_s)
-                else:
-                    prepared = session.prepare(item.prompt, preference=item.preference, policy=self.policy,
-                                               threshold_s=self.threshold_s)
-            except ContextTooLarge as exc:
-                await self._not_sent(item, session, retry_of, str(exc))
-                return
-            request = prepared.request
-            while True:
-                again = False
-                async for event in send(request, engine=runtime.engine, client=client,
-                                        project=runtime.project, secrets=runtime.secrets):
-                    session.record(event)  # stored before it is shown
-                    if isinstance(event, Waiting):
-                        reason = event.reason if event.model in event.reason else f"{event.model}: {event.reason}"
-                        self.queue.note_wait(item.id, event.until, reason)
-                        left = duration(event.until - self.now)
-                        self.set_status(f"waiting for {event.model} ({left})", True)
-                        await self.refresh_queue()
-                    elif isinstance(event, AskUser):
-                        choice = await self._ask(event)
-                        if choice == "switch":
-                            request.forced_route = event.alternative
-                        elif choice == "wait":
-                            request.policy = "wait"
-                        else:
-                            self.queue.cancel(item.id)
-                            session.unsend(prepared.user_message.id, keep=retry_of is not None)
-                            await self.refresh_queue()
-                            return
-                        again = True
-                    elif isinstance(event, Routed):
-                        model = event.model
-                        if view is None:
-                            view = await self._on_routed(item, event, retry_of, prepared, session)
-                        else:  # routed again after a transient failure
-                            self._set_label(view, f"{event.model} · writing…")
-                    elif isinstance(event, Delta):
-                        text += event.text
-                        if view is not None:
-                            await view.write(event.text)
-                    elif isinstance(event, Retrying):
-                        self.set_status(f"{event.reason}; retrying {event.model} in "
-                                        f"{duration(event.until - self.now)}", True)
-                    elif isinstance(event, Finished):
-                        await self._on_finished(item, event, view)
-                    elif isinstance(event, Failed):
-                        await self._on_failed(item, event, view, session, prepared, retry_of)
-                    self.refresh_gauges()
-                if not again:
-                    break
-        except asyncio.CancelledError:
-            await self._on_cancelled(item, view, text, model, session, prepared, retry_of)
-            raise
-        except Exception as exc:  # never crash the app: show what happened where it happened
-            from gemtui.errors import one_line
-
-            message = one_line(exc, getattr(runtime, "secrets", ()))
-            with contextlib.suppress(Exception):
-                self.queue.mark(item.id, "failed", error=message)
-                if session is not None and view is not None:
-                    session.abandon(text, message)
-                elif session is not None and prepared is not None:
-                    session.unsend(prepared.user_message.id, keep=True)
-            if view is not None:
-                await view.end_stream()
-                view.set_status(f"error: {message} — /retry to send again", error=True)
-            else:
-                await self.conversation.add_notice(f"error: {message}", classes="marker")
-        finally:
-            self._worker = None
-            self._active_item = None
-            self._routed = False
-            self.set_status("")
-            self.refresh_gauges()
-            await self.refresh_queue()
-            with contextlib.suppress(Exception):
-                await self.refresh_marker()
-            self.call_later(self.pump)
-
-    async def _ask(self, event: Any) -> str:
-        from gemtui.tui.screens.ask import AskDialog
-
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.app.push_screen(AskDialog(event, self.now), lambda choice: future.set_result(choice or "cancel"))
-        return await future
-
-    async def _not_sent(self, item: Any, session: Any, retry_of: int | None, message: str) -> None:
-        """The context budget cannot take this prompt for any model: shown inline, nothing sent."""
-        self.queue.mark(item.id, "failed", error=message)
-        if retry_of is None:
-            session.reload()
-            stored = next((m for m in reversed(session.messages) if m.role == "user"), None)
-            if stored is not None:
-                view = await self._add_view(stored)
-                view.set_status(f"✗ not sent: {message}", error=True)
-                return
-        await self.conversation.add_notice(f"✗ not sent: {message}", classes="marker")
-
-    async def _on_routed(self, item: Any, event: Any, retry_of: int | None, prepared: Any,
-                         session: Any) -> MessageView:
-        self._routed = True
-        self.queue.mark(item.id, "sending", model=event.model)
-        await self.refresh_queue()
-        if retry_of is None:
-            await self._add_view(prepared.user_message)  # stored by prepare() before it is shown
-        if event.switched:
-            self.refresh_gauges()
-            now = self.now
-            until = free_at(self.last_gauges.get(event.preferred, {}), now)
-            note = event.note or f"{event.preferred} is busy → answered by {event.model}"
-            self._last_switch = (event.preferred, event.model)
-            self._routing_text, self._routing_until = note, until
-            self._paint_routing(now)
-            self.notify(note, severity="warning", timeout=6)
-        elif self._last_switch is not None and event.model == self._last_switch[0]:
-            note = f"back on {event.model}"
-            self._last_switch = None
-            self._routing_text, self._routing_until = "", None
-            self._paint_routing(self.now)
-            self.notify(note, timeout=5)
-            await self.conversation.add_notice(note)
-        view = await self.conversation.add_message("model", "", "", session.answer_id)
-        self._number(view.msg_id)
-        self._set_label(view, f"{event.model} · writing…")
-        self.last_plan = prepared.plans.get(event.model)
-        await self.show_marker(self.last_plan)  # what this very request sends
-        self.set_status(f"{event.model} is answering — Esc cancels", busy=True)
-        return view
-
-    async def _on_finished(self, item: Any, event: Any, view: MessageView | None) -> None:
-        usage = event.usage
-        tokens_in = usage.input_tokens if usage else None
-        tokens_out = usage.output_tokens if usage else None
-        self.queue.mark(item.id, "done", model=event.model)
-        if view is not None:
-            await view.end_stream()
-            self._set_label(view, answer_label(event.model, tokens_in, tokens_out, event.latency_s,
-                                               event.switched_from))
-            if event.finish_reason and event.finish_reason not in ("STOP", "MAX_TOKENS"):
-                view.set_status(f"the answer stopped early ({event.finish_reason})")
-
-    async def _on_failed(self, item: Any, event: Any, view: MessageView | None, session: Any,
-                         prepared: Any, retry_of: int | None) -> None:
-        failure = event.failure
-        self.queue.mark(item.id, "failed", error=failure.message, model=event.model)
-        hint = _what_to_do(failure.kind)
-        if not event.partial:  # no answer: the prompt stays stored but is never sent as history
-            session.unsend(prepared.user_message.id, keep=True)
-        if view is None:
-            if retry_of is None:
-                await self._add_view(prepared.user_message)
-            await self.conversation.add_notice(f"✗ not sent: {failure.message}{hint}", classes="marker")
-            return
-        await view.end_stream()
-        self._set_label(view, f"{event.model or '?'} · {'cut' if event.partial else 'failed'}")
-        prefix = "✂ answer cut" if event.partial else "✗ failed"
-        what = hint or " — /retry (Ctrl+R) to send again"
-        view.set_status(f"{prefix}: {failure.message}{what}", error=True)
-
-    async def _on_cancelled(self, item: Any, view: MessageView | None, text: str, model: str,
-                            session: Any, prepared: Any, retry_of: int | None) -> None:
-        with contextlib.suppress(Exception):
-            if not self._routed:
-                if session is not None and prepared is not None:
-                    # never routed: the prompt goes back to the queue (or was cancelled there)
-                    session.unsend(prepared.user_message.id, keep=retry_of is not None)
-                if not self._requeue:
-                    self.queue.cancel(item.id)
-                return
-            self.queue.mark(item.id, "cancelled")
-            if session is not None:
-                session.abandon(text, "cancelled")
-            if view is not None:
-                await view.end_stream()
-                self._set_label(view, f"{model or '?'} · cancelled")
-                view.set_status("cancelled — /retry (Ctrl+R) to send again")
-
-    # ---- messages on screen: numbers, pins, the context marker ------------------------------------
-
-    def _number(self, msg_id: int | None) -> int | None:
-        """The number a message is shown with (`#3`), stable for the conversation; /pin N uses it."""
-        if msg_id is None:
-            return None
-        number = self._numbers.get(msg_id)
-        if number is None:
-            number = self._numbers[msg_id] = len(self._numbers) + 1
-        return number
-
-    def _set_label(self, view: MessageView, base: str) -> None:
-        view.gemtui_base_label = base  # type: ignore[attr-defined]
-        number = self._numbers.get(view.msg_id) if view.msg_id is not None else None
-        prefix = f"#{number} " if number is not None else ""
-        pin = "pinned · " if view.msg_id in self._pinned else ""
-        view.set_label(f"{prefix}{pin}{base}")
-
-    async def _add_view(self, msg: Any) -> MessageView:
-        """A stored message on screen, numbered, its pin shown."""
-        if msg.pinned:
-            self._pinned.add(msg.id)
-        self._number(msg.id)
-        if msg.role == "user":
-            base = "summary (/compact)" if msg.kind == "summary" else "you"
-        else:
-            base = answer_label(msg.model, msg.input_tokens, msg.output_tokens, msg.latency_s)
-        view = await self.conversation.add_message(msg.role, msg.text, "", msg.id)
-        self._set_label(view, base)
-        return view
-
-    async def show_marker(self, plan: Any) -> None:
-        """`14 earlier messages not sent — /context` above the first message the plan sends."""
-        for old in list(self.conversation.query("#context-marker")):
-            await old.remove()
-        if plan is None or not plan.marker or plan.first_sent_id is None:
-            return
-        target = next((v for v in self.conversation.messages() if v.msg_id == plan.first_sent_id), None)
-        if target is None:
-            return
-        marker = Static(plan.marker, id="context-marker", classes="marker")
-        await self.conversation.mount(marker, before=target)
-
-    async def refresh_marker(self) -> None:
-        """The marker for the next request to the preferred model (after a send, /model, /pin, …)."""
-        session = self.session()
-        if session is None:
-            await self.show_marker(None)
-            return
-        plan, _error = session.next_plan(self.preference)
-        await self.show_marker(plan)
-
-    # ---- actions ---------------------------------------------------------------------------------
-
     def action_cancel_answer(self) -> None:
         if self.composer.dropdown_open:
             self.composer.dropdown.remove_class("-open")
             return
-        if self._worker is not None:
-            self._requeue = False
-            self._worker.cancel()
+        self.stop_sending(requeue=False)
 
     async def action_slash(self, name: str) -> None:
         await commands.run_slash(self, f"/{name}")
@@ -586,9 +303,8 @@ class ChatScreen(Screen):
     @on(QueueCancel)
     async def on_queue_cancel(self, event: QueueCancel) -> None:
         item_id = int(event.item_id)
-        if self._active_item is not None and self._active_item.id == item_id and self._worker is not None:
-            self._requeue = False
-            self._worker.cancel()
+        if self._is_sending(item_id):
+            self.stop_sending(requeue=False)
         else:
             self.queue.cancel(item_id)
         await self.refresh_queue()
@@ -604,9 +320,8 @@ class ChatScreen(Screen):
         async def done(text: str | None) -> None:
             if text is None or not text.strip():
                 return
-            if self._active_item is not None and self._active_item.id == item.id and self._worker is not None:
-                self._requeue = True  # leave it queued; the loop restarts with the new text
-                self._worker.cancel()
+            if self._is_sending(item.id):
+                self.stop_sending(requeue=True)  # leave it queued; the loop restarts with the new text
             self.queue.edit(item.id, text)
             await self.refresh_queue()
             self.call_later(self.pump)
@@ -758,22 +473,6 @@ class ChatScreen(Screen):
         self._update_title()
         await self.refresh_queue()
         self.pump()
-
-    async def _show_conversation(self) -> None:
-        """(Re)draw the stored conversation: numbered messages, pins, the context marker."""
-        self._numbers, self._pinned = {}, set()
-        await self.conversation.clear()
-        session = self.session()
-        if session is not None:
-            session.reload()
-        for msg in self.store.messages(self.conv_id, include_compacted=False):
-            view = await self._add_view(msg)
-            if msg.role == "model" and msg.status in ("partial", "error", "pending"):
-                view.set_status(f"{'cut' if msg.text else 'failed'}: {msg.error or 'interrupted'} — /retry",
-                                error=True)
-            elif msg.role == "user" and msg.status == "error":
-                view.set_status(f"not sent: {msg.error or 'failed'}", error=True)
-        await self.refresh_marker()
 
     async def cmd_retry(self, _arg: str) -> None:
         if self.conv_id is None:
@@ -1000,14 +699,3 @@ class ChatScreen(Screen):
 
     async def cmd_quit(self, _arg: str) -> None:
         self.app.exit(0)
-
-
-def _what_to_do(kind: str) -> str:
-    return {
-        "auth": " — check the key with /auth or `gemtui auth add`",
-        "unreachable": " — check the network or the endpoint, then /retry",
-        "not_gemini": " — the endpoint is not a Gemini API; check the profile's endpoint (/auth)",
-        "not_found": " — pick another model with /model",
-        "bad_request": " — the request itself was refused; edit it and send again",
-        "rate_limited": " — the quota panel shows when it frees; /retry then, or /model to switch",
-    }.get(kind, "")

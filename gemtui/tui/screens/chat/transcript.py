@@ -1,0 +1,89 @@
+"""The conversation as shown: stored messages numbered (`#3`, what /pin N refers to), pins in their
+labels, and the context marker above the first message the next request sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import Static
+
+from gemtui.tui.widgets.conversation import MessageView, answer_label
+
+
+class TranscriptMixin:
+    """Part of ChatScreen; uses its `conversation`, `store`, `conv_id`, `preference`, `session()`,
+    and owns `_numbers` (stored message id -> number shown) and `_pinned`."""
+
+    _numbers: dict[int, int]
+    _pinned: set[int]
+
+    async def _clear_transcript(self) -> None:
+        """An empty conversation on screen; numbering starts again at #1."""
+        self._numbers, self._pinned = {}, set()
+        await self.conversation.clear()
+
+    async def _show_conversation(self) -> None:
+        """(Re)draw the stored conversation: numbered messages, pins, the context marker."""
+        await self._clear_transcript()
+        session = self.session()
+        if session is not None:
+            session.reload()
+        for msg in self.store.messages(self.conv_id, include_compacted=False):
+            view = await self._add_view(msg)
+            if msg.role == "model" and msg.status in ("partial", "error", "pending"):
+                view.set_status(f"{'cut' if msg.text else 'failed'}: {msg.error or 'interrupted'} — /retry",
+                                error=True)
+            elif msg.role == "user" and msg.status == "error":
+                view.set_status(f"not sent: {msg.error or 'failed'}", error=True)
+        await self.refresh_marker()
+
+    def _number(self, msg_id: int | None) -> int | None:
+        """The number a message is shown with (`#3`), stable for the conversation; /pin N uses it."""
+        if msg_id is None:
+            return None
+        number = self._numbers.get(msg_id)
+        if number is None:
+            number = self._numbers[msg_id] = len(self._numbers) + 1
+        return number
+
+    def _set_label(self, view: MessageView, base: str) -> None:
+        """`#3 pinned · you`: the base label is kept on the view so a pin change can re-label it."""
+        view.gemtui_base_label = base  # type: ignore[attr-defined]
+        number = self._numbers.get(view.msg_id) if view.msg_id is not None else None
+        prefix = f"#{number} " if number is not None else ""
+        pin = "pinned · " if view.msg_id in self._pinned else ""
+        view.set_label(f"{prefix}{pin}{base}")
+
+    async def _add_view(self, msg: Any) -> MessageView:
+        """A stored message on screen, numbered, its pin shown."""
+        if msg.pinned:
+            self._pinned.add(msg.id)
+        self._number(msg.id)
+        if msg.role == "user":
+            base = "summary (/compact)" if msg.kind == "summary" else "you"
+        else:
+            base = answer_label(msg.model, msg.input_tokens, msg.output_tokens, msg.latency_s)
+        view = await self.conversation.add_message(msg.role, msg.text, "", msg.id)
+        self._set_label(view, base)
+        return view
+
+    async def show_marker(self, plan: Any) -> None:
+        """`14 earlier messages not sent — /context` above the first message the plan sends."""
+        for old in list(self.conversation.query("#context-marker")):
+            await old.remove()
+        if plan is None or not plan.marker or plan.first_sent_id is None:
+            return
+        target = next((v for v in self.conversation.messages() if v.msg_id == plan.first_sent_id), None)
+        if target is None:
+            return
+        marker = Static(plan.marker, id="context-marker", classes="marker")
+        await self.conversation.mount(marker, before=target)
+
+    async def refresh_marker(self) -> None:
+        """The marker for the next request to the preferred model (after a send, /model, /pin, …)."""
+        session = self.session()
+        if session is None:
+            await self.show_marker(None)
+            return
+        plan, _error = session.next_plan(self.preference)
+        await self.show_marker(plan)
