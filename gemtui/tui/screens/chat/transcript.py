@@ -54,6 +54,12 @@ class TranscriptMixin:
         pin = "pinned · " if view.msg_id in self._pinned else ""
         view.set_label(f"{prefix}{pin}{base}")
 
+    def _relabel(self, msg_id: int) -> None:
+        """Label a message shown again from its kept base label (after its pin changed)."""
+        for view in self.conversation.messages():
+            if view.msg_id == msg_id:
+                self._set_label(view, getattr(view, "gemtui_base_label", view._label))
+
     async def _add_view(self, msg: Any) -> MessageView:
         """A stored message on screen, numbered, its pin shown."""
         if msg.pinned:
