@@ -1,7 +1,8 @@
 """The slash-command table, and a command-palette provider that runs the very same actions.
 
-Each command is a method `cmd_<name>(arg)` on the chat screen; the composer, the palette and the
-tests all go through `run_slash`, so there is one code path per action.
+Each command is an async method `cmd_<name>(arg)` on the chat screen (grouped by topic in
+`gemtui.tui.screens.chat.*_commands`); the composer, the palette, key bindings and the tests all go
+through `run_slash`, so there is one code path per action.
 """
 
 from __future__ import annotations
@@ -74,10 +75,7 @@ async def run_slash(screen: Any, text: str) -> None:
         extra = f" — did you mean /{hint}?" if hint else ""
         screen.show_info(f"unknown command /{name}{extra} (/help lists them all; nothing was sent)")
         return
-    handler = getattr(screen, f"cmd_{name}")
-    result = handler(arg)
-    if hasattr(result, "__await__"):
-        await result
+    await getattr(screen, f"cmd_{name}")(arg)
 
 
 def slash_provider() -> type:
