@@ -142,3 +142,24 @@ async def test_quota_sparkline_shows_todays_requests(emulator, emulator_clock):
         label = str(app.screen.query_one(f"#spark-label-{key}").content)
         assert label.startswith(f"{PRO} · 3 requests of 100 today")
         assert sum(app.screen.query_one("#spark-gemini-2_5-flash", Sparkline).data) == 0
+
+
+async def test_a_backup_profile_answers_when_the_primary_cannot_and_says_so(emulator, emulator_clock):
+    from gemtui.config import Config
+    from tests.tui_helpers import GatedClock, make_runtime
+
+    clock = GatedClock(emulator_clock)
+    app = make_app(emulator, clock, model="pro")
+    backup = make_runtime(emulator, clock, Config({}))
+    backup.profile_name, backup.project, backup.api_key = "paid", "proj-other", "key-c"
+    async with app.run_test(size=(140, 40)) as pilot:
+        chat = await ready(pilot)
+        app.runtime.backup = backup
+        chat._update_title()
+        assert "(backup: paid)" in chat.sub_title, "a configured backup is always shown"
+        fill(app.runtime, PRO, 5)  # the primary's Pro minute is full, far beyond the 20 s threshold
+        await submit(pilot, "who answers?")
+        await until(pilot, lambda: any(" out" in lbl for lbl in labels(chat)), timeout=20)
+        assert emulator.counters()["proj-other"][PRO]["accepted"] == 1
+        assert "demo" not in emulator.counters()
+        assert "backup profile paid" in screen_text(app).replace("&#160;", " ")

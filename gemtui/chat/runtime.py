@@ -66,3 +66,29 @@ def build_runtime(
         ledger_path=ledger_path,
     )
     return Runtime(profile_name, project, tier, api_key, endpoint, api_version, engine, config)
+
+
+def runtime_for_profile(
+    profile: Any,
+    config: Config,
+    *,
+    endpoint: str | None = None,
+    api_version: str | None = None,
+    clock: Clock | None = None,
+) -> Runtime:
+    """The Runtime a resolved profile sends as, with its backup profile's Runtime when it names one.
+
+    A command-line endpoint / API version win over the profile's; the backup keeps its own.
+    """
+    from gemtui.auth.resolve import resolve_backup
+
+    def build(p: Any, endpoint: str | None = None, api_version: str | None = None) -> Runtime:
+        return build_runtime(profile_name=p.name, project=p.project, tier=p.tier, api_key=p.api_key,
+                             endpoint=endpoint or p.endpoint, api_version=api_version or p.api_version,
+                             config=config, clock=clock)
+
+    runtime = build(profile, endpoint, api_version)
+    backup = resolve_backup(profile, config=config)
+    if backup is not None:
+        runtime.backup = build(backup)
+    return runtime

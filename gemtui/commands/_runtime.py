@@ -40,22 +40,6 @@ class Opened:
             self.emulator.stop()
 
 
-def _from_profile(profile: Any, config: Config, *, endpoint: str | None = None,
-                  api_version: str | None = None) -> Any:
-    """A Runtime for a resolved profile; command-line endpoint / API version win over the profile's."""
-    from gemtui.chat.runtime import build_runtime
-
-    return build_runtime(
-        profile_name=profile.name,
-        project=profile.project,
-        tier=profile.tier,
-        api_key=profile.api_key,
-        endpoint=endpoint or profile.endpoint,
-        api_version=api_version or profile.api_version,
-        config=config,
-    )
-
-
 def open_runtime(args: argparse.Namespace, config: Config | None = None) -> Opened:
     """Build the Runtime the arguments ask for; starts the in-process emulator for --demo."""
     from gemtui.chat.runtime import build_runtime
@@ -79,13 +63,11 @@ def open_runtime(args: argparse.Namespace, config: Config | None = None) -> Open
         return Opened(runtime, emulator)
 
     from gemtui.auth.endpoints import validate_endpoint
-    from gemtui.auth.resolve import resolve_backup, resolve_profile
+    from gemtui.auth.resolve import resolve_profile
+    from gemtui.chat.runtime import runtime_for_profile
 
     profile = resolve_profile(getattr(args, "profile", None) or os.environ.get("GEMTUI_PROFILE"), config=config)
     if endpoint:
         validate_endpoint(endpoint)
-    runtime = _from_profile(profile, config, endpoint=endpoint, api_version=api_version)
-    backup = resolve_backup(profile, config=config)
-    if backup is not None:
-        runtime.backup = _from_profile(backup, config)
+    runtime = runtime_for_profile(profile, config, endpoint=endpoint, api_version=api_version)
     return Opened(runtime)

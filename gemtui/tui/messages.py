@@ -27,7 +27,3 @@ class QueueEdit(Message):
 
 class QueueMerge(Message):
     """Merge every waiting item into one request (one request instead of many saves RPM)."""
-
-
-class RetryRequested(Message):
-    """The retry action on a cut or failed answer."""

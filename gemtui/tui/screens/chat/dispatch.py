@@ -120,6 +120,8 @@ class DispatchMixin:
 
     async def _process(self, item: Any) -> None:
         from gemtui.chat.context import ContextTooLarge
+        from gemtui.chat.conversation import learn_context_windows
+        from gemtui.chat.router import candidates
         from gemtui.chat.sender import AskUser, Delta, Failed, Finished, Retrying, Routed, Waiting, send
 
         app: Any = self.app
@@ -132,6 +134,7 @@ class DispatchMixin:
                 return
             client = runtime.client
             session = turn.session = self.session()
+            await learn_context_windows(session.budget, client, candidates(item.preference)[1])
             # The prompt is stored here, when it is dispatched (not when queued), and planned under the
             # context budget for every model the router may pick; it is shown once routed.
             try:
@@ -148,7 +151,8 @@ class DispatchMixin:
             while True:
                 again = False
                 async for event in send(request, engine=runtime.engine, client=client,
-                                        project=runtime.project, secrets=runtime.secrets):
+                                        project=runtime.project, secrets=runtime.secrets,
+                                        backup=runtime.backup_target()):
                     session.record(event)  # stored before it is shown
                     if isinstance(event, Waiting):
                         reason = event.reason if event.model in event.reason else f"{event.model}: {event.reason}"

@@ -51,27 +51,18 @@ class ModelCommands:
         """Send as profile `name` from now on: it becomes the active profile, the runtime is rebuilt
         for it (its key, endpoint, tier, project ledger, backup), and a prompt still waiting for the old
         profile's quota is re-evaluated against the new one. Returns why not, in one line."""
-        from gemtui.auth import resolve_backup, resolve_profile, use_profile
-        from gemtui.chat.runtime import build_runtime
+        from gemtui.auth import resolve_profile, use_profile
+        from gemtui.chat.runtime import runtime_for_profile
         from gemtui.config import load_config
         from gemtui.errors import one_line
 
         app: Any = self.app
         # the engine's clock carries over (time is a parameter: tests run the app on a simulated one)
         clock = getattr(getattr(self.runtime, "engine", None), "clock", None)
-
-        def runtime_for(profile: Any, config: Any) -> Any:  # as `commands._runtime._from_profile`
-            return build_runtime(profile_name=profile.name, project=profile.project, tier=profile.tier,
-                                 api_key=profile.api_key, endpoint=profile.endpoint,
-                                 api_version=profile.api_version, config=config, clock=clock)
-
         try:
             config = load_config()
             profile = resolve_profile(name, config=config)
-            runtime = runtime_for(profile, app.config if app.config is not None else config)
-            backup = resolve_backup(profile, config=config)
-            if backup is not None:
-                runtime.backup = runtime_for(backup, runtime.config)
+            runtime = runtime_for_profile(profile, app.config if app.config is not None else config, clock=clock)
             use_profile(name)
         except Exception as exc:  # no keyring, locked keyring, missing key: one line
             return one_line(exc)

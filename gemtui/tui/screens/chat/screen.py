@@ -174,7 +174,8 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
             self.sub_title = "not connected"
         else:
             title = f" — {self.conv_title}" if self.conv_title else ""
-            self.sub_title = (f"{runtime.profile_name} · {runtime.tier} · {self.preference} · "
+            backup = f" (backup: {runtime.backup.profile_name})" if runtime.backup is not None else ""
+            self.sub_title = (f"{runtime.profile_name}{backup} · {runtime.tier} · {self.preference} · "
                               f"on limit: {self.policy}{title}")
         self.query_one("#status", Static).update(self._idle_status())
 
