@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from gemtui import __version__
 from gemtui.commands import COMMAND_MODULES, load_command
+from gemtui.commands._runtime import CommandExit
 from gemtui.exitcodes import EXIT_USAGE, describe_exit_codes
 
 
@@ -40,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return load_command("tui").run(args)
         return load_command(args.command).run(args)
+    except CommandExit as stop:
+        return stop.code
     except KeyboardInterrupt:
         print("gemtui: interrupted", file=sys.stderr)
         return 130

@@ -99,3 +99,15 @@ def test_session_continues_a_conversation(run):
 
     windows = json.loads((paths.cache_dir() / "model-windows.json").read_text())
     assert windows["gemini-2.5-flash"] > 0, "the context window came from models.get"
+
+
+@pytest.mark.parametrize("argv", [["ask", "hi"], ["quota"], ["ask", "--batch", "x.txt"]])
+def test_a_corrupt_config_file_is_one_line_and_left_untouched(argv, capsys):
+    from gemtui import paths
+
+    broken = "[general\ntier = 'free'\n"
+    paths.config_file().write_text(broken)
+    assert main(argv) == exitcodes.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "not valid TOML" in err and "Traceback" not in err
+    assert paths.config_file().read_text() == broken, "nothing is lost"

@@ -56,9 +56,8 @@ class ProgressLine:
 
 
 def run_batch_command(args: argparse.Namespace, config: Config) -> int:
-    from gemtui.auth.errors import AuthError
     from gemtui.commands._ask_stream import build_request
-    from gemtui.commands._runtime import open_runtime, setup_exit_code
+    from gemtui.commands._runtime import require_runtime
 
     try:
         prompts = read_prompts(Path(args.batch))
@@ -71,10 +70,11 @@ def run_batch_command(args: argparse.Namespace, config: Config) -> int:
         print(f"gemtui: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
         return exitcodes.EXIT_USAGE
     try:
-        opened = open_runtime(args, config)
-    except (AuthError, ValueError) as exc:
-        print(f"gemtui: {exc}", file=sys.stderr)
-        return setup_exit_code(exc)
+        opened = require_runtime(args, config)
+    except BaseException:
+        if out is not sys.stdout:
+            out.close()
+        raise
     runtime = opened.runtime
     base = build_request(args, config, [])
     from gemtui.chat.batch import daily_capacity_warning

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,37 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=sup, help="auto (default), pro, flash, lite or a full model id")
     parser.add_argument("--endpoint", default=sup, metavar="URL", help="relay base URL instead of the official API")
     parser.add_argument("--api-version", default=sup, help="API version path, e.g. v1beta")
+
+
+class CommandExit(Exception):
+    """A command stops here with `code`; its one-line reason was already printed (cli.main returns the code)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def require_config() -> Config:
+    """The config file, or a one-line error and exit status 2 (a broken file is never overwritten)."""
+    from gemtui import exitcodes
+    from gemtui.config import ConfigError
+
+    try:
+        return load_config()
+    except ConfigError as exc:
+        print(f"gemtui: {exc}", file=sys.stderr)
+        raise CommandExit(exitcodes.EXIT_USAGE) from None
+
+
+def require_runtime(args: argparse.Namespace, config: Config) -> Opened:
+    """`open_runtime`, or a one-line error (no key, bad profile or endpoint) and its exit status."""
+    from gemtui.auth.errors import AuthError
+
+    try:
+        return open_runtime(args, config)
+    except (AuthError, ValueError) as exc:
+        print(f"gemtui: {exc}", file=sys.stderr)
+        raise CommandExit(setup_exit_code(exc)) from None
 
 
 def setup_exit_code(exc: Exception) -> int:

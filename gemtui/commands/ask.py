@@ -36,14 +36,9 @@ def _read_prompt(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemtui.auth.errors import AuthError
-    from gemtui.config import ConfigError, load_config
+    from gemtui.commands._runtime import require_config, require_runtime
 
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        print(f"gemtui: {exc}", file=sys.stderr)
-        return exitcodes.EXIT_USAGE
+    config = require_config()
     if args.batch:
         from gemtui.commands._batch import run_batch_command
 
@@ -57,13 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print("gemtui: the prompt is empty", file=sys.stderr)
         return exitcodes.EXIT_USAGE
 
-    from gemtui.commands._runtime import open_runtime, setup_exit_code
-
-    try:
-        opened = open_runtime(args, config)
-    except (AuthError, ValueError) as exc:
-        print(f"gemtui: {exc}", file=sys.stderr)
-        return setup_exit_code(exc)
+    opened = require_runtime(args, config)
     try:
         for warning in opened.runtime.engine.warnings:
             print(f"gemtui: warning: {warning}", file=sys.stderr)

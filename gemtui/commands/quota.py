@@ -22,21 +22,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemtui.auth.errors import AuthError
-    from gemtui.commands._runtime import open_runtime, setup_exit_code
-    from gemtui.config import ConfigError, load_config
+    from gemtui.commands._runtime import require_config, require_runtime
     from gemtui.quota.limits import FALLBACK_ORDER, resolve_model
     from gemtui.quota.render import format_gauges_table
 
-    try:
-        config = load_config()
-        opened = open_runtime(args, config)
-    except ConfigError as exc:
-        print(f"gemtui: {exc}", file=sys.stderr)
-        return exitcodes.EXIT_USAGE
-    except (AuthError, ValueError) as exc:
-        print(f"gemtui: {exc}", file=sys.stderr)
-        return setup_exit_code(exc)
+    opened = require_runtime(args, require_config())
     try:
         runtime = opened.runtime
         models = list(FALLBACK_ORDER)

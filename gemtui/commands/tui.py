@@ -17,13 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # not a listed 
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemtui.config import ConfigError, load_config
+    from gemtui.commands._runtime import require_config
 
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        print(f"gemtui: {exc}", file=sys.stderr)
-        return exitcodes.EXIT_USAGE
+    config = require_config()
     demo = bool(getattr(args, "demo", False))
     if not demo:
         from gemtui.auth.errors import AuthError
