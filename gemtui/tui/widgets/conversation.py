@@ -7,6 +7,7 @@ and restores when they scroll back down, so a long answer never yanks the view f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from textual.app import ComposeResult
@@ -35,6 +36,7 @@ def answer_label(model: str | None, input_tokens: int | None, output_tokens: int
 FLUSH_S = 1 / 30  # streamed text reaches the Markdown widget at most this often
 SEGMENT_CHARS = 1500  # past this, a streamed answer continues in a new Markdown block
 FRAME_CHARS = 600  # at most this much streamed text reaches the Markdown per frame
+CAPTURE_WAIT_S = 0.5  # a finished block is captured after the next frame; never wait longer than this
 
 
 async def _stop(stream: Any) -> None:
@@ -44,75 +46,190 @@ async def _stop(stream: Any) -> None:
 
 
 _BLOCK_CLASS: type | None = None
-KEEP_SCREENS = 1  # finished blocks within this many screen heights of the view stay expanded
 
 
 def _block_class() -> type:
-    """`AnswerBlock`: a Markdown block of a message, which can be frozen and then collapsed.
+    """`AnswerBlock`: a Markdown block of a message which, once finished, keeps only its drawn lines.
 
     Built on first use so Markdown (and markdown-it) stay out of start-up.
 
-    Why frozen: every block has `height: auto`, so Textual hands the *container's* height down when
-    it measures them, and that height is part of every layout cache key below it. While an answer
-    streams its MessageView grows every frame, so each frame re-measured every finished block and
-    every paragraph, list row and fence inside them. A finished block's height depends only on its
-    width, so once frozen it is cached by width (a resize re-measures it) and by the block's own
-    layout counters (a change inside it re-measures it too).
+    Why: Textual walks every displayed widget on every layout and repaints the scrolling conversation
+    each frame while the view follows an answer, so a long answer (thousands of paragraph, list-row
+    and fence widgets, each with styles and render caches) made every frame slower and kept hundreds
+    of thousands of objects alive for the garbage collector to walk. A finished block's lines depend
+    only on its source, its width and the theme, so once it has been laid out it renders itself once
+    into `Strip`s (the same lines Textual would draw) and drops its child widgets: one widget and a
+    list of lines per block, however long the conversation. A different width or theme rebuilds the
+    children from the source and captures again. The lines keep their link actions, and text can
+    still be selected in them (by line and column of what is drawn).
 
-    Why collapsed: Textual still walks every displayed widget on every layout (and a full map for
-    region look-ups), so a 20k-token answer (thousands of widgets) cost ~100 ms per frame even with
-    the heights cached, and more at every new block. A frozen block far outside the view keeps its
-    height but hides its children, so a frame costs the same however long the
-    conversation gets; the Conversation expands blocks again before they scroll into view.
+    A block with a code line wider than the view stays live: its fence scrolls sideways.
     """
     global _BLOCK_CLASS
     if _BLOCK_CLASS is None:
+        from rich.cells import cell_len
+        from rich.segment import Segment
+        from rich.style import Style
+        from textual._compositor import Compositor
+        from textual.geometry import Size
+        from textual.strip import Strip
         from textual.widgets import Markdown
 
         class AnswerBlock(Markdown):
-            frozen = False
-            collapsed = False
-            _height_key: Any = None
-            _height = 0
-            _collapsed_width = 0
-
-            def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
-                if not self.frozen:
-                    return super().get_content_height(container, viewport, width)
-                key = (width, self._layout_updates, self._nodes._updates, self.styles._cache_key)
-                if key != self._height_key:
-                    self._height = super().get_content_height(container, viewport, width)
-                    self._height_key = key
-                return self._height
+            finished = False
+            _lines: list[Any] | None = None  # the captured (segments, cells) lines, the children gone
+            _captured_width = 0
+            _capture_pending = False
+            _restoring = False
 
             def on_mount(self) -> None:
-                if self.frozen:
-                    self.freeze()
+                self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
+                if self.finished:
+                    self._schedule_capture()
 
-            def freeze(self) -> None:
-                self.frozen = True
-                for node in self.ancestors:
-                    if isinstance(node, Conversation):
-                        node.track(self)
-                        break
+            def finish(self) -> None:
+                """No more text comes: capture the lines once this block has been laid out."""
+                self.finished = True
+                self._schedule_capture()
 
-            def collapse(self) -> None:
-                height = self.region.height
-                if self.collapsed or not self.frozen or not height or not self.size.width:
+            @property
+            def captured(self) -> asyncio.Event:
+                """Set once this finished block has been captured, or will stay live."""
+                if (event := self.__dict__.get("_captured")) is None:
+                    event = self.__dict__["_captured"] = asyncio.Event()
+                return event
+
+            # ---- capturing ---------------------------------------------------------------------
+
+            def _schedule_capture(self) -> None:
+                if not self._capture_pending and self._lines is None:
+                    self._capture_pending = True
+                    self.call_after_refresh(self._capture)
+
+            async def _capture(self) -> None:
+                self._capture_pending = False
+                if self._lines is not None or not self.is_attached or self._restoring:
                     return
-                self.collapsed = True
-                self._collapsed_width = self.size.width
-                self.styles.height = height
-                # Inline `display`, not a CSS class: a class change restyles the whole subtree.
-                for child in self.children:
-                    child.display = False
+                if not self.source.strip():
+                    self.captured.set()
+                    return
+                width, height = self.outer_size
+                children = self.children
+                if (self.lock.is_locked or not children or not width or not height
+                        or self._layout_required or self.screen._layout_required
+                        or any(not child.size.width for child in children)):
+                    # Still parsing or mounting (a stored message), or not laid out yet: try again
+                    # after the next refresh.
+                    self._schedule_capture()
+                    return
+                if any(fence.max_scroll_x for fence in self.query("MarkdownFence")):
+                    self.captured.set()
+                    return  # a wide code line: the fence must stay scrollable
+                compositor = Compositor()  # the screen's own compositing, for this block alone
+                compositor.reflow(self, Size(width, height))
+                strips = compositor.render_strips()
+                compositor.clear()
+                # Kept as plain segments: a Strip carries seven caches, too many objects to keep per line
+                # (the garbage collector walks them all); the few lines on screen become Strips when drawn.
+                self._lines = [(self._with_offsets(strip, y), strip.cell_length) for y, strip in enumerate(strips)]
+                self._captured_width = width
+                self._text = "\n".join(strip.text.rstrip() for strip in strips)
+                # Drawn by this widget from now: identical lines, so removing the children is invisible.
+                await self.remove_children()
+                # Textual's caches of the children list and their arrangement are only refreshed by the
+                # next layout of those children, which a childless widget never has: they would keep
+                # every removed widget alive.
+                self._arrangement_cache.clear()
+                _ = self._nodes.displayed
+                # After the next frame: until the screen lays out again its map still holds the children.
+                self.call_after_refresh(self.captured.set)
 
-            def expand(self) -> None:
-                if self.collapsed:
-                    self.collapsed = False
-                    self.styles.height = None  # back to the stylesheet's `auto`
-                    for child in self.children:
-                        child.display = True
+            def _restore(self) -> None:
+                """Width or theme changed: rebuild the children from the source, then capture again."""
+                if self._lines is None or self._restoring:
+                    return
+                self._restoring = True
+                self.run_worker(self._rebuild(), group="answer-block")
+
+            async def _rebuild(self) -> None:
+                try:
+                    with self.app.batch_update():
+                        self._lines = None
+                        await self.update(self.source)
+                finally:
+                    self._restoring = False
+                self.refresh(layout=True)
+                self._schedule_capture()
+
+            def _on_theme_changed(self, _theme: Any) -> None:
+                self._restore()
+
+            def on_resize(self, event: Any) -> None:
+                if self._lines is not None and event.size.width != self._captured_width:
+                    self._restore()
+
+            # ---- drawing the captured lines ----------------------------------------------------
+
+            def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+                if self._lines is not None:
+                    return len(self._lines)
+                return super().get_content_height(container, viewport, width)
+
+            def render_line(self, y: int) -> Strip:
+                lines = self._lines
+                if lines is None:
+                    return super().render_line(y)
+                width = self.size.width
+                if y >= len(lines):
+                    return Strip.blank(width, self.rich_style)
+                line = Strip(*lines[y])
+                if line.cell_length != width:  # mid-resize, before the rebuild
+                    line = line.crop_extend(0, width, self.rich_style)
+                selection = self.text_selection
+                if selection is not None and (span := selection.get_span(y)) is not None:
+                    line = self._select(line, y, *span)
+                return line
+
+            @staticmethod
+            def _with_offsets(line: Strip, y: int) -> tuple[Segment, ...]:
+                """Selection offsets in this block's own lines and columns, on the segments that had them
+                in their paragraph (text, not padding: the segments merge as they did before)."""
+                segments, x = [], 0
+                for text, style, control in line:
+                    if style is not None and style._meta is not None and "offset" in style.meta:
+                        style = style + Style.from_meta({"offset": (x, y)})
+                    segments.append(Segment(text, style, control))
+                    x += len(text)
+                return tuple(segments)
+
+            def render_lines(self, crop: Any) -> list[Strip]:
+                if self._lines is None:
+                    return super().render_lines(crop)
+                return [self.render_line(y).crop(crop.x, crop.right) for y in crop.line_range]
+
+            def _select(self, line: Strip, y: int, start: int, end: int) -> Strip:
+                text = line.text
+                end = len(text) if end == -1 else end
+                cut1, cut2 = cell_len(text[:start]), cell_len(text[:end])
+                if cut2 <= cut1:
+                    return line
+                style = self.screen.get_component_rich_style("screen--selection")
+                head, middle, tail = line.divide([cut1, cut2, line.cell_length])[:3]
+                middle = Strip([Segment(t, s + style if s else style, c) for t, s, c in middle],
+                               middle.cell_length)
+                return Strip.join([head, middle, tail])
+
+            def get_selection(self, selection: Any) -> tuple[str, str] | None:
+                if self._lines is None:
+                    return super().get_selection(selection)
+                return selection.extract(self._text), "\n"
+
+            def selection_updated(self, selection: Any) -> None:
+                self.refresh()
+
+            async def action_link(self, href: str) -> None:
+                """A click on a link in the captured lines (its block is gone): as Markdown does."""
+                self.post_message(Markdown.LinkClicked(self, href))
 
         _BLOCK_CLASS = AnswerBlock
     return _BLOCK_CLASS
@@ -145,7 +262,7 @@ class MessageView(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(self._label or ("you" if self.role == "user" else "…"), classes="label")
         block = _block_class()(self.text)
-        block.frozen = bool(self.text)  # a stored message never changes; a streamed one freezes later
+        block.finished = bool(self.text)  # a stored message never changes; a streamed one finishes later
         yield block
         yield Static("", classes="status")
 
@@ -213,7 +330,8 @@ class MessageView(Vertical):
                 if head:
                     await self._stream.write(head)
                 await _stop(self._stream)
-                self._block.freeze()  # finished: measured once per width, collapsed when far off screen
+                self._block.finish()  # drawn from its captured lines once laid out
+                await self._settle(self._block)
                 from textual.widgets import Markdown
 
                 block = self._block = _block_class()()
@@ -223,6 +341,16 @@ class MessageView(Vertical):
                 text = tail
         if text:
             await self._stream.write(text)
+
+    @staticmethod
+    async def _settle(block: Any) -> None:
+        """Wait until a finished block of a streamed answer is captured (a frame or two), then take what
+        is alive out of the full collections' walk (see `heap`). This runs before the next block exists,
+        so no Markdown widget is alive to be frozen now and dropped later; what can still die frozen is
+        the on-screen widgets' render caches of the moment, released with the conversation."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(block.captured.wait(), CAPTURE_WAIT_S)
+        heap.settle()
 
     async def end_stream(self) -> None:
         if self._stream is None:
@@ -237,7 +365,8 @@ class MessageView(Vertical):
             stream, self._stream = self._stream, None
             if stream is not None:
                 await _stop(stream)
-                self._block.freeze()
+                self._block.finish()
+                await self._settle(self._block)
 
     def _stop_timer(self) -> None:
         if self._flush_timer is not None:
@@ -254,67 +383,8 @@ class Conversation(VerticalScroll):
     Conversation .notice { color: $accent; margin-bottom: 1; }
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._blocks: list[Any] = []  # frozen AnswerBlocks, which may collapse when far off screen
-        self._check_pending = False
-
     def on_mount(self) -> None:
         self.anchor()
-
-    # ---- collapsing finished blocks far from the view ----------------------------------------------
-
-    def track(self, block: Any) -> None:
-        self._blocks.append(block)
-        self._schedule_check()
-
-    def _schedule_check(self) -> None:
-        if not self._check_pending:
-            self._check_pending = True
-            self.call_after_refresh(self._after_refresh_check)
-
-    def _after_refresh_check(self) -> None:
-        self._check_pending = False
-        self.check_blocks()
-        heap.settle()  # finished blocks live as long as the conversation: out of the full GC's walk
-
-    def watch_scroll_y(self, old: float, new: float) -> None:
-        super().watch_scroll_y(old, new)
-        if self._blocks:
-            self.check_blocks()  # expand what is about to come into view before it is painted
-            self._schedule_check()
-
-    def on_resize(self) -> None:
-        if self._blocks:
-            self.check_blocks()
-            self._schedule_check()
-
-    def check_blocks(self) -> None:
-        """Collapse frozen blocks more than KEEP_SCREENS screens from the view; expand the others.
-
-        Positions are virtual (scroll-independent): the message's place in the conversation plus the
-        block's place in the message, so they hold while the view scrolls."""
-        self._blocks = [b for b in self._blocks if b.is_attached]
-        view_h = self.scrollable_content_region.height
-        if not view_h:
-            return
-        margin = view_h * KEEP_SCREENS
-        top, bottom = self.scroll_y - margin, self.scroll_y + view_h + margin
-        for block in self._blocks:
-            message = block.parent
-            if message is None:
-                continue
-            if block.collapsed and block.size.width != block._collapsed_width:
-                block.expand()  # width changed: its height must be measured again
-                continue
-            region = block.virtual_region
-            if not region.height:
-                continue
-            y = message.virtual_region.y + message.styles.gutter.top + region.y
-            if y + region.height < top or y > bottom:
-                block.collapse()
-            else:
-                block.expand()
 
     async def add_message(self, role: str, text: str = "", label: str = "",
                           msg_id: Any = None) -> MessageView:
@@ -328,9 +398,8 @@ class Conversation(VerticalScroll):
         return note
 
     async def clear(self) -> None:
-        self._blocks.clear()
         await self.remove_children()
-        self.call_after_refresh(heap.release)  # the dropped messages were frozen: collect them once
+        self.call_after_refresh(heap.release)  # the dropped messages' lines were frozen: collect them once
 
     def messages(self) -> list[MessageView]:
         return list(self.query(MessageView))

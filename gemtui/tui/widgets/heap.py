@@ -1,11 +1,20 @@
 """Keeping Python's full garbage collections short while a conversation grows.
 
-A long answer leaves hundreds of thousands of live objects (widgets, styles, render caches), and
-CPython's oldest-generation collection walks all of them: with a 20k-token answer on screen each one
-paused the app for 0.1–0.5 s, more the longer the conversation, which froze the composer mid-typing.
-Those objects live as long as the conversation, so once they settle they are moved out of the
-collector's walk (`gc.freeze`); a full collection then only walks what was made since. When a
-conversation is dropped (/new, /clear, /sessions) they are handed back and collected once.
+Even with finished blocks captured as lines (see conversation.AnswerBlock), a long answer leaves
+~200k live objects (the app itself, the captured lines, Textual's caches), and CPython's
+oldest-generation collection walks every one: without help each one paused the app for 0.1–0.2 s,
+dozens of times while a 20k-token answer streamed, which froze the composer mid-typing. So at safe
+points what is alive is moved out of the collector's walk (`gc.freeze`); a full collection then
+only walks what was made since.
+
+`gc.freeze` moves *every* live object, not only ours, and a frozen object that later becomes cyclic
+garbage is not collected until it is unfrozen. Hence:
+- `settle` first collects everything unfrozen (cheap: only what was made since the last settle), so
+  no garbage is ever frozen;
+- it is called only between two blocks of a streamed answer, after the finished one was captured and
+  before the next one exists, when no Markdown widget is alive that could die frozen; what can still
+  die frozen is small (the on-screen widgets' render caches of that moment, ~1k objects per block);
+- `release` (a conversation dropped: /new, /clear, /sessions) unfreezes, collects once, and settles.
 """
 
 from __future__ import annotations
@@ -14,8 +23,8 @@ import gc
 
 
 def settle() -> None:
-    """Collect the young generations (cheap, catches short-lived cycles), then freeze the survivors."""
-    gc.collect(1)
+    """Collect what is not frozen yet (the objects made since the last settle), then freeze the rest."""
+    gc.collect()
     gc.freeze()
 
 
