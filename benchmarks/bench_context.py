@@ -1,6 +1,6 @@
 """How long deciding the trim takes in a 2,000-turn conversation, turn after turn.
 
-Run:  /work/venv/bin/python benchmarks/bench_context.py [--turns 2000] [--seed 0]
+Run:  python benchmarks/bench_context.py [--turns 2000] [--seed 0]
 
 A conversation grows one turn at a time (request planned, answer appended, calibration updated from a
 synthetic usageMetadata, as the app does). Three ways of planning are timed in the same run:

@@ -1,6 +1,6 @@
 """Goodput under quota: gemtui against three common ways of sending, over HTTP against the emulator.
 
-Run:  /work/venv/bin/python benchmarks/bench_goodput.py [options]
+Run:  pip install '.[bench]'; python benchmarks/bench_goodput.py [options]
 
     --speed X        simulated seconds per real second (default 60: an hour in a minute)
     --minutes M      length of the simulated hour T (default 60)
