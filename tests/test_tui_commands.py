@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import pytest
-
 from gemtui import exitcodes
 from gemtui.chat.sessions import SessionStore
 from gemtui.config import load_config
@@ -13,8 +11,6 @@ from gemtui.quota.limits import FLASH
 from gemtui.tui import commands
 from gemtui.tui.themes import load_themes, parse_theme
 from tests.tui_helpers import EmuAlignedClock, labels, make_app, ready, submit, until
-
-pytestmark = pytest.mark.asyncio
 
 
 async def test_every_screen_command_opens_and_closes(emulator, emulator_clock):
