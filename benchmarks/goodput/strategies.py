@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.goodput.workload import Prompt
+from gemtui.chat.batch import wake_or_timeout
 
 MAX_ATTEMPTS = 5
 
@@ -187,13 +188,7 @@ class Gemtui(Strategy):
                 timeout = max(0.0, min(waiting_until, self.T) - self.now())
             elif not self.line or self.running >= self.MAX_CONCURRENCY:
                 timeout = max(0.0, self.T - self.now())
-            sleeper = asyncio.ensure_future(self.clock.sleep(timeout))
-            waiter = asyncio.ensure_future(self.wake.wait())
-            try:
-                await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                waiter.cancel()
+            await wake_or_timeout(self.wake, self.clock, timeout)
 
     async def _run_one(self, record: Record, request: Any, decision: Any) -> None:
         from gemtui.chat.sender import Failed, Finished, Retrying, Routed, Waiting, send
@@ -340,13 +335,7 @@ class FixedSpacing(Strategy):
         while True:
             while not self.line:
                 self.wake.clear()
-                sleeper = asyncio.ensure_future(self.clock.sleep(max(0.0, self.T - self.now())))
-                waiter = asyncio.ensure_future(self.wake.wait())
-                try:
-                    await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    sleeper.cancel()
-                    waiter.cancel()
+                await wake_or_timeout(self.wake, self.clock, max(0.0, self.T - self.now()))
                 if self.now() >= self.T:
                     return
             await self.sleep_until(last + self.spacing)

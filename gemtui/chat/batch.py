@@ -213,7 +213,7 @@ async def run_batch(
             timeout = None
             if line and len(running) < max_concurrency and progress.waiting_until is not None:
                 timeout = max(0.0, progress.waiting_until - clock.now())
-            await _wait_for_wake(wake, clock, timeout)
+            await wake_or_timeout(wake, clock, timeout)
     finally:
         for task in running:
             task.cancel()
@@ -228,8 +228,8 @@ def _default_cost(request: Request) -> Callable[[str], Any]:
     return lambda model: estimate_cost(request.turns, request.system, model)
 
 
-async def _wait_for_wake(wake: asyncio.Event, clock: Any, timeout: float | None) -> None:
-    """Until a task finishes, or `timeout` seconds of the engine's clock pass."""
+async def wake_or_timeout(wake: asyncio.Event, clock: Any, timeout: float | None) -> None:
+    """Until `wake` is set (a task finished), or `timeout` seconds of `clock` pass (None: no timeout)."""
     if timeout is None:
         await wake.wait()
         return
