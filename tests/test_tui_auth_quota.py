@@ -142,6 +142,14 @@ async def test_quota_sparkline_shows_todays_requests(emulator, emulator_clock):
         label = str(app.screen.query_one(f"#spark-label-{key}").content)
         assert label.startswith(f"{PRO} · 3 requests of 100 today")
         assert sum(app.screen.query_one("#spark-gemini-2_5-flash", Sparkline).data) == 0
+        from textual.widgets import DataTable
+
+        table = app.screen.query_one(DataTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        ipm = next(row for row in rows if row[0] == PRO and row[1] == "IPM")
+        assert ipm[2] == "n/a" and ipm[3] == "" and ipm[-1] == "n/a", "IPM 0 on the free tier reads n/a"
+        rpm = next(row for row in rows if row[0] == PRO and row[1] == "RPM")
+        assert rpm[2] == "3/5" and rpm[3] == "2"
 
 
 async def test_a_backup_profile_answers_when_the_primary_cannot_and_says_so(emulator, emulator_clock):

@@ -160,3 +160,11 @@ def test_no_key_prints_one_line_suggesting_demo(capsys):
 def test_unknown_command_suggestion():
     assert commands.suggest("modle") == "model"
     assert commands.parse("/model  flash ") == ("model", "flash")
+
+
+def test_help_table_keeps_usages_with_pipes_in_one_cell():
+    from gemtui.tui.screens.help import help_markdown
+
+    rows = [line for line in help_markdown().splitlines() if line.startswith("| `/")]
+    assert rows and all(line.replace("\\|", "").count("|") == 3 for line in rows), rows
+    assert any("/model [pro\\|flash" in line for line in rows)

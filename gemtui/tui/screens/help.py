@@ -32,7 +32,8 @@ KEYS = (
 def help_markdown() -> str:
     lines = ["# gemtui", "", "## Commands", "", "| command | what it does |", "|---|---|"]
     for c in COMMANDS:
-        lines.append(f"| `/{c.name}{' ' + c.args if c.args else ''}` | {c.help} |")
+        usage = f"/{c.name}{' ' + c.args if c.args else ''}".replace("|", "\\|")  # a pipe ends a table cell
+        lines.append(f"| `{usage}` | {c.help.replace('|', '/')} |")
     lines += ["", "A prompt that must start with `/` is sent by typing `//`.", "", "## Keys", "",
               "| key | action |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in KEYS]

@@ -61,14 +61,16 @@ class QuotaScreen(Screen[None]):
         for model, dims in gauges.items():
             for dim, g in dims.items():
                 lvl = level(g, now)
-                limit = "n/a" if not g.limit else compact(g.limit)
+                # 0 (not offered on this tier) and unlimited (None) both read "n/a", never "0/n/a"
+                usage = f"{compact(g.used)}/{compact(g.limit)}" if g.limit else "n/a"
                 resets = ""
                 if g.resets_at and g.used:
                     resets = f"{local_time(g.resets_at)} ({duration(g.resets_at - now)})"
                 blocked = local_time(g.blocked_until) if g.blocked_until and g.blocked_until > now else ""
-                state = lvl + (f" · +{compact(g.invisible)} invisible" if getattr(g, "invisible", 0) else "")
-                table.add_row(model, LABELS[dim], f"{compact(g.used)}/{limit}",
-                              "" if g.remaining is None else compact(g.remaining), resets, blocked,
+                state = ("n/a" if lvl == "na" else lvl) + (
+                    f" · +{compact(g.invisible)} invisible" if getattr(g, "invisible", 0) else "")
+                table.add_row(model, LABELS[dim], usage,
+                              "" if g.remaining is None or not g.limit else compact(g.remaining), resets, blocked,
                               g.source, state)
             self._sparkline(model, dims)
 
