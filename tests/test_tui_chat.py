@@ -183,3 +183,30 @@ async def test_resume_reopens_the_last_session(emulator, emulator_clock):
         assert labels(screen)[0] == f"{FLASH} · 5 in / 4 out · 0.5 s"
         await submit(pilot, "and TPM?")
         await until(pilot, lambda: len(answers(screen)) == 2 and " out" in labels(screen)[1])
+
+
+async def test_a_prompt_stored_before_gemtui_was_killed_is_sent_once_after_restart(emulator, emulator_clock):
+    """The previous process stored the prompt, was killed while it waited; the queue recovers the item and
+    the restarted app re-sends that stored message instead of storing the prompt a second time."""
+    from gemtui.chat.queue import RequestQueue
+
+    store = SessionStore()
+    conv = store.create(title="interrupted")
+    stored = store.append(conv.id, "user", "sent once, please")
+    store.close()
+    queue = RequestQueue()
+    item = queue.add(conv.id, "sent once, please")
+    queue.set_message(item.id, stored.id)
+    queue.mark(item.id, "sending")
+    queue._db.execute("UPDATE queue SET owner_pid=999999 WHERE id=?", (item.id,))  # a process long gone
+    queue.close()
+
+    app = make_app(emulator, EmuAlignedClock(emulator_clock), resume="")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        await until(pilot, lambda: len(answers(screen)) == 1 and " out" in labels(screen)[0], timeout=20)
+        users = [m for m in SessionStore().messages(conv.id) if m.role == "user"]
+        assert [m.text for m in users] == ["sent once, please"] and users[0].id == stored.id
+        shown = [m.text for m in screen.conversation.messages() if m.role == "user"]
+        assert shown == ["sent once, please"], "shown once too"
+        assert RequestQueue().items() == []

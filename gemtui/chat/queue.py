@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS queue (
     model TEXT,
     error TEXT,
     owner_pid INTEGER,
+    message_id INTEGER,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -53,6 +54,7 @@ class QueueItem:
     error: str | None
     created_at: float
     batch_id: str | None = None
+    message_id: int | None = None  # the stored user message this item sends (set once it is stored)
 
 
 class QueueError(Exception):
@@ -80,6 +82,9 @@ class RequestQueue:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=10000")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(queue)")}
+        if "message_id" not in columns:  # a queue file from an earlier gemtui
+            db.execute("ALTER TABLE queue ADD COLUMN message_id INTEGER")
         return db
 
     def close(self) -> None:
@@ -148,6 +153,11 @@ class RequestQueue:
             " updated_at=? WHERE id=?",
             (state, eta, reason, model, error, owner, time.time(), item_id),
         )
+
+    def set_message(self, item_id: int, message_id: int | None) -> None:
+        """Remember which stored message this item sends, so a restart re-sends it instead of storing the
+        prompt a second time."""
+        self._db.execute("UPDATE queue SET message_id=?, updated_at=? WHERE id=?", (message_id, time.time(), item_id))
 
     def note_wait(self, item_id: int, eta: float, reason: str) -> None:
         """Record why an item waits and until when (shown as its countdown)."""
@@ -242,4 +252,5 @@ def _item(row: sqlite3.Row) -> QueueItem:
         error=row["error"],
         created_at=row["created_at"],
         batch_id=row["batch_id"],
+        message_id=row["message_id"],
     )

@@ -34,7 +34,7 @@ class InFlight:
     failure has to clean up."""
 
     item: Any  # the queue item
-    retry_of: int | None  # the stored user message /retry re-sends, else None
+    retry_of: int | None  # the stored user message this re-sends (/retry, or stored before a restart)
     session: Any = None  # the conversation's ChatSession
     prepared: Any = None  # the stored prompt and its plans, from ChatSession.prepare
     view: MessageView | None = None  # the answer on screen, once routed
@@ -44,13 +44,12 @@ class InFlight:
 
 class DispatchMixin:
     """Part of ChatScreen; owns `_worker` (the send in flight), `_active_item`, `_routed`, `_requeue`,
-    `_retry_of`, `_session` and `_estimator`."""
+    `_session` and `_estimator`."""
 
     _worker: Any
     _active_item: Any
     _routed: bool
     _requeue: bool
-    _retry_of: dict[int, int]
     _session: Any
     _estimator: Any
 
@@ -67,7 +66,7 @@ class DispatchMixin:
             self.conv_id = self.store.create(title=short_title(prompt)).id
         item = self.queue.add(self.conv_id, prompt, preference=self.preference)
         if retry_of is not None:
-            self._retry_of[item.id] = retry_of
+            self.queue.set_message(item.id, retry_of)
         await self.refresh_queue()
         self.pump()
 
@@ -118,6 +117,15 @@ class DispatchMixin:
 
     # ---- sending one prompt ----------------------------------------------------------------------
 
+    def _stored_message(self, item: Any) -> int | None:
+        """The stored user message this item re-sends, if it still exists: set by /retry, or by an
+        earlier dispatch that stored the prompt before gemtui was stopped (recovered from the queue)."""
+        if item.message_id is None or self.store is None:
+            return None
+        if self.store.get_message(item.message_id) is None:
+            return None
+        return item.message_id
+
     async def _process(self, item: Any) -> None:
         from gemtui.chat.context import ContextTooLarge
         from gemtui.chat.conversation import learn_context_windows
@@ -126,7 +134,7 @@ class DispatchMixin:
 
         app: Any = self.app
         runtime = self.runtime
-        turn = InFlight(item, self._retry_of.pop(item.id, None))
+        turn = InFlight(item, self._stored_message(item))
         try:
             self.set_status("preparing…", busy=True)
             await app.client_ready.wait()
@@ -147,6 +155,7 @@ class DispatchMixin:
             except ContextTooLarge as exc:
                 await self._show_not_sent(turn, str(exc))
                 return
+            self.queue.set_message(item.id, turn.prepared.user_message.id)
             request = turn.prepared.request
             while True:
                 again = False
@@ -293,6 +302,8 @@ class DispatchMixin:
             if not self._routed:
                 if session is not None and prepared is not None:
                     session.unsend(prepared.user_message.id, keep=turn.retry_of is not None)
+                    if turn.retry_of is None:  # removed: a requeued item stores its prompt afresh
+                        self.queue.set_message(turn.item.id, None)
                 if not self._requeue:
                     self.queue.cancel(turn.item.id)
                 return

@@ -77,7 +77,6 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
         self._active_item: Any = None
         self._routed = False
         self._requeue = False
-        self._retry_of: dict[int, int] = {}  # queue item id -> stored user message id it re-sends
         self._session: Any = None  # ChatSession of the conversation on screen (gemtui.tui.turns)
         self._estimator: Any = None  # one calibrated token estimator for every conversation
         self.last_plan: Any = None  # the ContextPlan the last routed request was sent with
