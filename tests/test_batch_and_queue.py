@@ -119,3 +119,23 @@ def test_batch_command_writes_jsonl_and_warns_about_the_day(emulator, tmp_path, 
     assert len(answered) == 2 and len(refused) == 1 and "RPD" in refused[0]["error"]
     assert code == 6 and "batch finished: 2 answered, 1 failed" in err
     assert emulator.counters()["proj-other"]["gemini-2.5-flash"]["rejected_429"] == 0
+
+
+async def test_batch_to_an_image_model_books_its_images(emulator, engine_factory, shared_clock, tmp_path):
+    """The dispatcher's first routing decision must cost the image too, or IPM goes unbooked."""
+    shared_clock.settle_s = 0.3
+    image = "gemini-2.5-flash-image"
+    emulator.set_tier("proj-other", "tier1")
+    engine = engine_factory(tier="tier1")
+    progress = await run_batch(
+        ["a cat", "a dog", "a fox"],
+        engine=engine,
+        client=make_client("key-c", emulator.base_url),
+        project="proj-other",
+        make_request=single_turn_request(Request(turns=[], preference=image)),
+        on_result=lambda _result: None,
+        queue=RequestQueue(tmp_path / "q.sqlite3"),
+    )
+    assert progress.done == 3
+    gauge = engine.gauges("proj-other", [image])[image]["ipm"]
+    assert gauge.used == 3 == emulator.counters()["proj-other"][image]["ipm"]

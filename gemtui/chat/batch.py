@@ -18,7 +18,7 @@ from typing import Any
 
 from gemtui.chat.queue import QueueItem, RequestQueue
 from gemtui.chat.router import decide
-from gemtui.chat.sender import Failed, Finished, Request, Routed, estimate_cost, send
+from gemtui.chat.sender import Failed, Finished, Request, Routed, request_costs, send
 from gemtui.gemini.client import Turn
 from gemtui.quota.engine import QuotaEngine
 from gemtui.quota.limits import FALLBACK_ORDER, resolve_model
@@ -186,7 +186,7 @@ async def run_batch(
                     engine,
                     project,
                     request.preference,
-                    request.cost_for or _default_cost(request),
+                    request_costs(request),
                     policy="wait" if request.policy == "wait" else "switch",
                     threshold_s=request.threshold_s,
                 )
@@ -222,10 +222,6 @@ async def run_batch(
         for _, item in line:
             queue.mark(item.id, "cancelled", reason="batch stopped before it was sent")
     return progress
-
-
-def _default_cost(request: Request) -> Callable[[str], Any]:
-    return lambda model: estimate_cost(request.turns, request.system, model)
 
 
 async def wake_or_timeout(wake: asyncio.Event, clock: Any, timeout: float | None) -> None:

@@ -131,12 +131,16 @@ async def _count_exactly(request: Request, target: Target, decision: Decision,
     return bool(exact)
 
 
-def _with_images(cost_for: Callable[[str], RequestCost]) -> Callable[[str], RequestCost]:
-    """An image model spends IPM on every request, whatever the caller estimated."""
+def request_costs(request: Request, exact: dict[str, RequestCost] | None = None) -> Callable[[str], RequestCost]:
+    """What `request` costs on each model: the caller's estimate (or our calibrated one), an exact
+    countTokens answer where there is one, and the image an image model always generates (IPM).
+    Every routing decision for the request, the sender's or a batch dispatcher's, uses this."""
+    exact = exact if exact is not None else {}
+    base = request.cost_for or (lambda model: estimate_cost(request.turns, request.system, model))
 
     def cost(model: str) -> RequestCost:
-        base = cost_for(model)
-        return replace(base, images=max(base.images, images_per_request(model)))
+        known = exact.get(model) or base(model)
+        return replace(known, images=max(known.images, images_per_request(model)))
 
     return cost
 
@@ -187,9 +191,8 @@ async def send(
     primary = Target(engine, client, project, "", secrets)
     clock = engine.clock
     calibrate = request.cost_for is None  # our own estimate: learn from what the server counts
-    base_cost = request.cost_for or (lambda model: estimate_cost(request.turns, request.system, model))
     exact: dict[str, RequestCost] = {}  # countTokens answers, where an estimate alone would refuse
-    cost_for = _with_images(lambda model: exact.get(model) or base_cost(model))
+    cost_for = request_costs(request, exact)
     transient_attempts = 0
     forced_route = request.forced_route
     while True:
