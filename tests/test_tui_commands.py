@@ -168,3 +168,25 @@ def test_help_table_keeps_usages_with_pipes_in_one_cell():
     rows = [line for line in help_markdown().splitlines() if line.startswith("| `/")]
     assert rows and all(line.replace("\\|", "").count("|") == 3 for line in rows), rows
     assert any("/model [pro\\|flash" in line for line in rows)
+
+
+async def test_remembered_theme_is_the_one_drawn_from_the_first_frame(emulator, emulator_clock):
+    """The start-up theme skips Textual's theme watcher (a wasted re-parse) when it can: the app must
+    still carry the theme's classes and draw with its colours, dark or light."""
+    from textual.color import Color
+
+    from gemtui.config import Config
+
+    for name in ("gemtui-light", "gemtui-dark"):
+        app = make_app(emulator, EmuAlignedClock(emulator_clock), config=Config({"tui": {"theme": name}}))
+        async with app.run_test(size=(120, 40)) as pilot:
+            chat = await ready(pilot)
+            assert app.theme == name
+            theme_classes = {c for c in app.classes if c.startswith("-theme-")}
+            assert theme_classes == {f"-theme-{name}"}
+            dark = app.get_theme(name).dark
+            assert app.has_class("-dark-mode") == dark and app.has_class("-light-mode") == (not dark)
+            theme = app.get_theme(name)
+            assert chat.styles.background == Color.parse(theme.background)
+            accent = chat.query_one("#routing").styles.color.rgb  # $accent (blended: off by one at most)
+            assert all(abs(a - b) <= 1 for a, b in zip(accent, Color.parse(theme.accent).rgb, strict=True))

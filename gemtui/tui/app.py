@@ -23,6 +23,9 @@ class GemtuiApp(App[int]):
     """`opener()` returns an object with `.runtime` and `.close()` (see commands/_runtime.Opened)."""
 
     TITLE = "gemtui"
+    # The chat screen is the default screen and its stylesheet is read with the app's: a screen pushed
+    # in with its own CSS_PATH makes Textual parse every stylesheet again, before the first frame.
+    CSS_PATH = "screens/chat/chat.tcss"
     COMMANDS = App.COMMANDS | {slash_provider}
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
@@ -60,10 +63,31 @@ class GemtuiApp(App[int]):
             self.register_theme(theme)
         self.theme_problems = [p.message for p in problems]
         wanted = self._config_section("tui").get("theme") or DEFAULT_DARK
-        if wanted in self.available_themes:
-            self.theme = wanted
-        elif DEFAULT_DARK in self.available_themes:
-            self.theme = DEFAULT_DARK
+        if wanted not in self.available_themes:
+            wanted = DEFAULT_DARK if DEFAULT_DARK in self.available_themes else self.theme
+        self._start_with_theme(wanted)
+
+    def _start_with_theme(self, name: str) -> None:
+        """Set the theme the app starts with, before it runs.
+
+        Setting `theme` runs its watcher, which queues a re-parse of every stylesheet; before the
+        first frame that parse is wasted (the first parse already uses this theme's variables) and
+        it empties Textual's parse cache, so the next parse does it all again: ~10 ms of start-up.
+        The watcher's other work is done here (the theme's classes on the app, its variables in the
+        stylesheet), except the ANSI colour filter for a theme whose darkness differs from the
+        default's: such a theme takes the watcher's path."""
+        current = self.get_theme(self.theme)
+        wanted = self.get_theme(name)
+        if name == self.theme or wanted is None:
+            return
+        if current is None or current.dark != wanted.dark:
+            self.theme = name
+            return
+        self.set_reactive(App.theme, name)
+        classes = {cls: False for cls in self.classes if cls.startswith("-theme-")}
+        classes[f"-theme-{name}"] = True
+        self.update_classes(classes, update=False)
+        self.stylesheet.set_variables(self.get_css_variables())  # nothing was parsed with the old ones yet
 
     def _config_section(self, name: str) -> dict[str, Any]:
         return self.config.section(name) if self.config is not None else {}
@@ -80,11 +104,13 @@ class GemtuiApp(App[int]):
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
-    def on_mount(self) -> None:
+    def get_default_screen(self) -> Any:
         from gemtui.tui.screens.chat import ChatScreen
 
-        screen = ChatScreen()
-        self.push_screen(screen)
+        return ChatScreen()
+
+    def on_mount(self) -> None:
+        screen = self.screen
         for problem in self.theme_problems:
             self.notify(f"theme skipped: {problem}", severity="warning")
         # After the chat screen's own first frame, not the app's: the opener thread imports and

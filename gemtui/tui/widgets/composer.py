@@ -1,7 +1,8 @@
 """The composer: multi-line prompt, Enter sends, Shift/Alt+Enter or Ctrl+J new line, Up recalls.
 
 Typing `/` opens a dropdown of matching slash commands above the input; Tab (or Enter on a
-partial name) completes, Up/Down move through it, Esc closes it.
+partial name) completes, Up/Down move through it, Esc closes it. The dropdown is made the first
+time it is needed: the composer is part of the first frame, the dropdown is not.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from typing import Any
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import OptionList, TextArea
-from textual.widgets.option_list import Option
+from textual.widgets import TextArea
 
 from gemtui.tui.messages import PromptSubmitted
 
@@ -62,7 +62,6 @@ class Composer(Vertical):
         self._draft = ""
 
     def compose(self) -> ComposeResult:
-        yield OptionList(id="completions")
         yield PromptArea(self, id="prompt")
 
     @property
@@ -70,8 +69,16 @@ class Composer(Vertical):
         return self.query_one(PromptArea)
 
     @property
-    def dropdown(self) -> OptionList:
-        return self.query_one(OptionList)
+    def dropdown(self) -> Any:
+        """The completion dropdown (an OptionList), made on first use."""
+        found = self.query("#completions")
+        if found:
+            return found.first()
+        from textual.widgets import OptionList
+
+        dropdown = OptionList(id="completions")
+        self.mount(dropdown, before=self.area)
+        return dropdown
 
     @property
     def text(self) -> str:
@@ -90,8 +97,12 @@ class Composer(Vertical):
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         matches = self._matches(self.text)
+        if not matches and not self.query("#completions"):
+            return  # nothing to show, and no dropdown made yet to close
         dropdown = self.dropdown
         if matches and not (len(matches) == 1 and "/" + matches[0][0] == self.text):
+            from textual.widgets.option_list import Option
+
             dropdown.set_options([Option(f"/{name}  [dim]{hint}[/]", id=name) for name, hint in matches])
             dropdown.highlighted = 0
             dropdown.add_class("-open")
@@ -100,7 +111,8 @@ class Composer(Vertical):
 
     @property
     def dropdown_open(self) -> bool:
-        return self.dropdown.has_class("-open")
+        found = self.query("#completions")
+        return bool(found) and found.first().has_class("-open")
 
     def _complete(self) -> None:
         dropdown = self.dropdown
@@ -110,7 +122,7 @@ class Composer(Vertical):
             self.set_text(f"/{option.id} ")
         dropdown.remove_class("-open")
 
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+    def on_option_list_option_selected(self, event: Any) -> None:
         event.stop()
         self.set_text(f"/{event.option.id} ")
         self.dropdown.remove_class("-open")
@@ -170,5 +182,6 @@ class Composer(Vertical):
             self.history.append(text)
         self._history_pos = None
         self.area.clear()
-        self.dropdown.remove_class("-open")
+        if self.dropdown_open:
+            self.dropdown.remove_class("-open")
         self.post_message(PromptSubmitted(text))

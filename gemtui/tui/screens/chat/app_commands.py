@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gemtui.tui.widgets.quota_panel import QuotaPanel
-
 
 class AppCommands:
     """Part of ChatScreen."""
@@ -30,7 +28,7 @@ class AppCommands:
     def _apply_theme(self, name: str) -> None:
         app: Any = self.app
         app.remember_theme(name)
-        self.query_one(QuotaPanel).repaint()
+        self.quota_panel.repaint()
         self.show_info(f"theme: {name}")
 
     async def cmd_help(self, _arg: str) -> None:

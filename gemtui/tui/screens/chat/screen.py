@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from gemtui.timefmt import duration
 from gemtui.tui import commands
@@ -29,8 +29,6 @@ from gemtui.tui.screens.chat.model_commands import ModelCommands
 from gemtui.tui.screens.chat.transcript import TranscriptMixin
 from gemtui.tui.widgets.composer import Composer
 from gemtui.tui.widgets.conversation import Conversation
-from gemtui.tui.widgets.queue_panel import QueuePanel
-from gemtui.tui.widgets.quota_panel import QuotaPanel
 
 LEVEL_RANK = {"normal": 0, "na": 0, "warning": 1, "critical": 2, "blocked": 2}
 
@@ -50,7 +48,7 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
                  DispatchMixin, TranscriptMixin, Screen):
     """The parts of the screen live in its mixins; the state they share is all set up here."""
 
-    CSS_PATH = "chat.tcss"
+    # Its stylesheet, chat.tcss, is the app's CSS_PATH (it is the default screen; see GemtuiApp).
     BINDINGS = [
         Binding("escape", "cancel_answer", "Cancel answer"),
         Binding("ctrl+n", "slash('new')", "New"),
@@ -101,7 +99,7 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
             yield Static("connecting…", id="status")
             yield Composer(commands.completions, id="composer")
         # The side panels and the Footer follow right after the first frame (_after_first_frame):
-        # styling them was ~40 % of start-up to first paint.
+        # styling them was ~40 % of start-up to first paint, and their modules are imported only then.
 
     @property
     def conversation(self) -> Conversation:
@@ -110,6 +108,16 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
     @property
     def composer(self) -> Composer:
         return self.query_one(Composer)
+
+    @property
+    def quota_panel(self) -> Any:
+        """The QuotaPanel (mounted after the first frame, so its module is not imported before it)."""
+        return self.query_one("#quota")
+
+    @property
+    def queue_panel(self) -> Any:
+        """The QueuePanel (mounted after the first frame)."""
+        return self.query_one("#queue")
 
     @property
     def runtime(self) -> Any:
@@ -133,7 +141,15 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
         self.call_after_refresh(self._after_first_frame)
 
     async def _after_first_frame(self) -> None:
-        await self.query_one("#body").mount(Vertical(QuotaPanel(id="quota"), QueuePanel(id="queue"), id="side"))
+        from textual.widgets import Footer
+
+        from gemtui.tui.widgets.queue_panel import QueuePanel
+        from gemtui.tui.widgets.quota_panel import QuotaPanel
+
+        body = self.query_one("#body")
+        if not body.is_attached:  # quit before the first frame's follow-up ran: nothing to add to
+            return
+        await body.mount(Vertical(QuotaPanel(id="quota"), QueuePanel(id="queue"), id="side"))
         await self.mount(Footer())
         self.set_interval(self.app.clock_tick_s, self.tick)  # type: ignore[attr-defined]
         self.run_worker(self._start(), group="start")
@@ -214,7 +230,7 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
             return
         self.last_gauges = gauges
         now = self.now
-        self.query_one(QuotaPanel).show(active, fallbacks, gauges, now)
+        self.quota_panel.show(active, fallbacks, gauges, now)
         self._threshold_notices(gauges, now)
 
     def _threshold_notices(self, gauges: dict[str, dict[str, Any]], now: float) -> None:
@@ -239,7 +255,7 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
         """~1 Hz: gauges, queue countdowns, routing notice countdown (each repaints only on change)."""
         self.refresh_gauges()
         now = self.now
-        self.query_one(QueuePanel).tick(now)
+        self.queue_panel.tick(now)
         self._paint_routing(now)
 
     async def refresh_queue(self) -> None:
@@ -247,7 +263,7 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
             return
         items = [i for i in self.queue.items() if i.batch_id is None and i.conversation_id == self.conv_id]
         active = self._active_item.id if self._active_item is not None and self._routed else None
-        await self.query_one(QueuePanel).show_items([i for i in items if i.id != active], self.now)
+        await self.queue_panel.show_items([i for i in items if i.id != active], self.now)
 
     # ---- the routing line: which model answers while the preferred one is at a limit --------------
 
