@@ -101,6 +101,20 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
         # The side panels and the Footer follow right after the first frame (_after_first_frame):
         # styling them was ~40 % of start-up to first paint, and their modules are imported only then.
 
+    def _refresh_layout(self, size: Any = None, scroll: bool = False) -> None:
+        """Lay the screen out now and draw it on the event loop's next turn, not in the same breath.
+
+        While an answer streams the screen lays out and draws many times a second, each in one go
+        (together 20-40 ms on a slow machine): a key typed meanwhile waited for both. Textual draws
+        on the next turn by itself inside `batch_update`; marking the layout as such a batch lets
+        the composer handle a key between the layout and the draw."""
+        app = self.app
+        app._batch_count += 1
+        try:
+            super()._refresh_layout(size, scroll)
+        finally:
+            app._batch_count -= 1
+
     @property
     def conversation(self) -> Conversation:
         return self.query_one(Conversation)
