@@ -138,6 +138,27 @@ class GemtuiApp(App[int]):
 
                 self.runtime_error = one_line(exc)
         self.call_from_thread(self.client_ready.set)
+        self._warm_rendering()
+        self.call_from_thread(self._settle_start_up)
+
+    @staticmethod
+    def _warm_rendering() -> None:
+        """Import what the first answer needs (Markdown, markdown-it, the code highlighter and its
+        commonest lexers) here, off the UI thread: imported mid-stream it stalled the app for 40 ms."""
+        try:
+            from pygments.lexers import get_lexer_by_name
+            from textual.widgets import Markdown  # noqa: F401  (markdown-it comes with it)
+
+            for language in ("python", "bash", "json", "text"):
+                get_lexer_by_name(language)
+        except Exception:  # a missing lexer only costs the import later
+            pass
+
+    def _settle_start_up(self) -> None:
+        """Take what start-up made out of the garbage collector's full walks (see widgets.heap)."""
+        from gemtui.tui.widgets import heap
+
+        heap.settle()
 
     async def on_unmount(self) -> None:
         if self.opened is not None:

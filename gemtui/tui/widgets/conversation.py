@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 from textual.app import ComposeResult
@@ -33,9 +34,10 @@ def answer_label(model: str | None, input_tokens: int | None, output_tokens: int
     return " · ".join(parts)
 
 
-FLUSH_S = 1 / 30  # streamed text reaches the Markdown widget at most this often
+FLUSH_S = 1 / 30  # streamed text reaches the Markdown widget at most this often (counted start to start)
 SEGMENT_CHARS = 1500  # past this, a streamed answer continues in a new Markdown block
 FRAME_CHARS = 600  # at most this much streamed text reaches the Markdown per frame
+CAPTURE_BAND = 12  # a finished block's lines are captured this many at a time
 CAPTURE_WAIT_S = 0.5  # a finished block is captured after the next frame; never wait longer than this
 
 
@@ -71,7 +73,7 @@ def _block_class() -> type:
         from rich.segment import Segment
         from rich.style import Style
         from textual._compositor import Compositor
-        from textual.geometry import Size
+        from textual.geometry import Region, Size
         from textual.strip import Strip
         from textual.widgets import Markdown
 
@@ -79,6 +81,13 @@ def _block_class() -> type:
             finished = False
             _lines: list[Any] | None = None  # the captured (segments, cells) lines, the children gone
             _captured_width = 0
+            _later_parts: list[str]  # the sources of later blocks whose captured lines this one took over
+            _rebuilt_for: Any = None  # the block whose rebuild mounted this one (see _rebuild)
+            _rebuilding = False  # from a restore until every taken-over block is back in this one
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._later_parts = []
             _capture_pending = False
             _restoring = False
 
@@ -111,7 +120,12 @@ def _block_class() -> type:
                 if self._lines is not None or not self.is_attached or self._restoring:
                     return
                 if not self.source.strip():
-                    self.captured.set()
+                    if self._block_before() is not None:  # the empty last block of a stream: drop it
+                        screen = self.screen
+                        await self.remove()
+                        screen.call_after_refresh(self.captured.set)
+                    else:
+                        self.captured.set()
                     return
                 width, height = self.outer_size
                 children = self.children
@@ -125,15 +139,30 @@ def _block_class() -> type:
                 if any(fence.max_scroll_x for fence in self.query("MarkdownFence")):
                     self.captured.set()
                     return  # a wide code line: the fence must stay scrollable
-                compositor = Compositor()  # the screen's own compositing, for this block alone
-                compositor.reflow(self, Size(width, height))
-                strips = compositor.render_strips()
-                compositor.clear()
+                strips = await self._render_alone(width, height)
+                if strips is None:  # resized, restyled or removed meanwhile
+                    self._schedule_capture()
+                    return
+                head = self._merge_target(width)
+                base = len(head._lines) if head is not None else 0
                 # Kept as plain segments: a Strip carries seven caches, too many objects to keep per line
                 # (the garbage collector walks them all); the few lines on screen become Strips when drawn.
-                self._lines = [(self._with_offsets(strip, y), strip.cell_length) for y, strip in enumerate(strips)]
+                lines = [(self._with_offsets(strip, base + y), strip.cell_length) for y, strip in enumerate(strips)]
+                text = "\n".join(strip.text.rstrip() for strip in strips)
+                if head is not None:
+                    # The block before holds the lines of the message's earlier blocks: append these
+                    # and leave. Textual arranges every widget on every layout, so one widget for all
+                    # the finished blocks keeps a layout's cost flat however long the answer grows.
+                    head._append_captured(lines, text, self.source)
+                    self._lines = lines  # done: never captured again
+                    screen = self.screen
+                    await self.remove()
+                    # After the next frame: until the screen lays out again its map holds this block.
+                    screen.call_after_refresh(self.captured.set)
+                    return
+                self._lines = lines
                 self._captured_width = width
-                self._text = "\n".join(strip.text.rstrip() for strip in strips)
+                self._text = text
                 # Drawn by this widget from now: identical lines, so removing the children is invisible.
                 await self.remove_children()
                 # Textual's caches of the children list and their arrangement are only refreshed by the
@@ -144,22 +173,103 @@ def _block_class() -> type:
                 # After the next frame: until the screen lays out again its map still holds the children.
                 self.call_after_refresh(self.captured.set)
 
+            def _merge_target(self, width: int) -> Any:
+                """The finished block just before this one in the same message, if it holds captured
+                lines of this width (it is not being rebuilt)."""
+                before = self._block_before()
+                if before is None or before._lines is None or before._captured_width != width:
+                    return None
+                if self._rebuilt_for is not None:  # a part of a rebuild goes back into its own block
+                    return before if before is self._rebuilt_for or before._rebuilt_for is self._rebuilt_for else None
+                if before._rebuilding or before._rebuilt_for is not None:
+                    return None  # the stream's next block waits until a rebuild has put everything back
+                return before
+
+            def _block_before(self) -> Any:
+                """The AnswerBlock just before this one in its message, if any."""
+                parent = self.parent
+                if parent is None:
+                    return None
+                siblings = parent.children
+                index = siblings.index(self)
+                before = siblings[index - 1] if index > 0 else None
+                return before if isinstance(before, AnswerBlock) else None
+
+            def _append_captured(self, lines: list[Any], text: str, source: str) -> None:
+                """Take over the captured lines, text and source of the block that followed this one."""
+                assert self._lines is not None
+                self._lines.extend(lines)
+                self._text += "\n" + text
+                self._later_parts.append(source)
+                self.refresh(layout=True)
+
+            @property
+            def full_source(self) -> str:
+                """The Markdown of this block and of the blocks whose lines it took over."""
+                return self.source + "".join(self._later_parts)
+
+            async def _render_alone(self, width: int, height: int) -> list[Strip] | None:
+                """This block's lines as the screen would draw them, composited for the block alone.
+
+                In bands of CAPTURE_BAND lines with the loop turning between them: rendering a long
+                block in one go took 15-30 ms, during which a key typed into the composer waited.
+                None if the block changed size, was rebuilt or left the screen in between."""
+                compositor = Compositor()  # the screen's own compositing, for this block alone
+                compositor.reflow(self, Size(width, height))
+                strips: list[Strip] = []
+                try:
+                    for top in range(0, height, CAPTURE_BAND):
+                        await asyncio.sleep(0)
+                        if (not self.is_attached or self._restoring or self._lines is not None
+                                or self.outer_size != (width, height)):
+                            return None
+                        band = Region(0, top, width, min(CAPTURE_BAND, height - top))
+                        chops = compositor._render_chops(band, lambda _y: True)
+                        strips.extend(Strip.join(chop.values()) for chop in chops[band.y:band.bottom])
+                finally:
+                    compositor.clear()
+                return strips
+
             def _restore(self) -> None:
                 """Width or theme changed: rebuild the children from the source, then capture again."""
-                if self._lines is None or self._restoring:
+                if self._lines is None or self._restoring or self._rebuilding:
                     return
-                self._restoring = True
+                self._restoring = self._rebuilding = True
                 self.run_worker(self._rebuild(), group="answer-block")
 
             async def _rebuild(self) -> None:
+                """Rebuild as the stream built it: this block's own source first, then each block it
+                had taken over, one at a time, each merged back once captured. One Markdown of the
+                whole answer instead stalled the app for seconds (a 20k-token answer: 35 s, 1.8 s
+                at a time)."""
+                parts = self._later_parts
                 try:
-                    with self.app.batch_update():
-                        self._lines = None
-                        await self.update(self.source)
+                    self._later_parts = []
+                    self.captured.clear()
+                    try:
+                        with self.app.batch_update():
+                            self._lines = None
+                            await self.update(self.source)
+                    finally:
+                        self._restoring = False
+                    self.refresh(layout=True)
+                    self._schedule_capture()
+                    await self.captured.wait()
+                    last = self
+                    for part in parts:
+                        if not self.is_attached or last.parent is None:
+                            return
+                        block = AnswerBlock(part)
+                        block.finished = True
+                        block._rebuilt_for = self
+                        await last.parent.mount(block, after=last)
+                        await block.captured.wait()
+                        if block.is_attached:  # kept apart (a width changed meanwhile): the next follows it
+                            last = block
                 finally:
-                    self._restoring = False
-                self.refresh(layout=True)
-                self._schedule_capture()
+                    self._rebuilding = False
+                if self._lines is not None and self._captured_width != self.size.width:
+                    self._restore()  # resized again while rebuilding
 
             def _on_theme_changed(self, _theme: Any) -> None:
                 self._restore()
@@ -185,7 +295,8 @@ def _block_class() -> type:
                 line = Strip(*lines[y])
                 if line.cell_length != width:  # mid-resize, before the rebuild
                     line = line.crop_extend(0, width, self.rich_style)
-                selection = self.text_selection
+                # A block merged into the one before is drawn once more from the screen's old map.
+                selection = self.text_selection if self.is_attached else None
                 if selection is not None and (span := selection.get_span(y)) is not None:
                     line = self._select(line, y, *span)
                 return line
@@ -298,16 +409,21 @@ class MessageView(Vertical):
 
     def _schedule_flush(self) -> None:
         if self._flush_timer is None:
-            self._flush_timer = self.set_timer(FLUSH_S, self._flush)
+            last = getattr(self, "_last_flush", 0.0)
+            delay = max(0.001, last + FLUSH_S - time.monotonic())  # a timer of 0 s is refused
+            self._flush_timer = self.set_timer(delay, self._flush)
 
     async def _flush(self) -> None:
-        """Hand the text gathered since the last frame to the Markdown, at most FRAME_CHARS of it: when
-        text arrives faster than the screen can draw it (a burst, a slow terminal) the rest waits for
-        the next frames instead of one long parse-and-layout freezing the composer."""
+        """Hand the text gathered since the last hand-over to the Markdown, at most FRAME_CHARS of it:
+        when text arrives faster than the screen can draw it (a burst, a slow terminal) the rest waits
+        for the next hand-overs instead of one long parse-and-layout freezing the composer. Hand-overs
+        start at most every FLUSH_S; one that took longer is followed at once (after the loop has
+        turned, so keys and frames in between are handled)."""
         self._flush_timer = None
         async with self._flush_lock:
             if self._stream is None or not self._pending:
                 return
+            self._last_flush = time.monotonic()
             text = "".join(self._pending)
             self._pending.clear()
             if len(text) > FRAME_CHARS:
@@ -315,7 +431,7 @@ class MessageView(Vertical):
                 text = text[:FRAME_CHARS]
             await self._hand_over(text)
             if self._pending:
-                self._schedule_flush()  # timed from the end of this hand-over: paced by the screen
+                self._schedule_flush()
 
     async def _hand_over(self, text: str) -> None:
         start = len(self._segment)
