@@ -92,6 +92,9 @@ async def run_ours(pieces: list[str], typing: bool) -> tuple[float, list[float]]
         while not isinstance(app.screen, ChatScreen):
             await pilot.pause()
         screen = app.screen
+        # An answer streams after a request went out, long after start-up's background work (SDK and
+        # Markdown imports in a thread, the first heap settle) is done: start from there.
+        await app.settled.wait()
         await pilot.pause()
         area = screen.composer.area
         area.focus()

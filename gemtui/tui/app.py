@@ -51,6 +51,7 @@ class GemtuiApp(App[int]):
         self.runtime_error: str | None = None
         self.runtime_ready = asyncio.Event()
         self.client_ready = asyncio.Event()
+        self.settled = asyncio.Event()  # start-up's background work is done (see _settle_start_up)
         self.theme_problems: list[str] = []
         # Before mount: setting a theme later would restyle every widget once more before first paint.
         self._register_themes()
@@ -159,6 +160,7 @@ class GemtuiApp(App[int]):
         from gemtui.tui.widgets import heap
 
         heap.settle()
+        self.settled.set()
 
     async def on_unmount(self) -> None:
         if self.opened is not None:

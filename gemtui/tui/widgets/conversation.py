@@ -214,14 +214,20 @@ def _block_class() -> type:
                 In bands of CAPTURE_BAND lines with the loop turning between them: rendering a long
                 block in one go took 15-30 ms, during which a key typed into the composer waited.
                 None if the block changed size, was rebuilt or left the screen in between."""
+                def changed() -> bool:
+                    return (not self.is_attached or self._restoring or self._lines is not None
+                            or self.outer_size != (width, height))
+
+                await asyncio.sleep(0)  # called right after a frame was drawn: let a key in first
+                if changed():
+                    return None
                 compositor = Compositor()  # the screen's own compositing, for this block alone
                 compositor.reflow(self, Size(width, height))
                 strips: list[Strip] = []
                 try:
                     for top in range(0, height, CAPTURE_BAND):
                         await asyncio.sleep(0)
-                        if (not self.is_attached or self._restoring or self._lines is not None
-                                or self.outer_size != (width, height)):
+                        if changed():
                             return None
                         band = Region(0, top, width, min(CAPTURE_BAND, height - top))
                         chops = compositor._render_chops(band, lambda _y: True)
