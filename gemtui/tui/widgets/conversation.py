@@ -60,10 +60,11 @@ def _block_class() -> type:
     and fence widgets, each with styles and render caches) made every frame slower and kept hundreds
     of thousands of objects alive for the garbage collector to walk. A finished block's lines depend
     only on its source, its width and the theme, so once it has been laid out it renders itself once
-    into `Strip`s (the same lines Textual would draw) and drops its child widgets: one widget and a
-    list of lines per block, however long the conversation. A different width or theme rebuilds the
-    children from the source and captures again. The lines keep their link actions, and text can
-    still be selected in them (by line and column of what is drawn).
+    into `Strip`s (the same lines Textual would draw) and drops its child widgets. A finished block
+    of a streamed answer then hands its lines to the captured block before it and leaves: one widget
+    and a list of lines per message, however long. A different width or theme rebuilds the children
+    from the source (part by part, as the answer streamed) and captures again. The lines keep their
+    link actions, and text can still be selected in them (by line and column of what is drawn).
 
     A block with a code line wider than the view stays live: its fence scrolls sideways.
     """
