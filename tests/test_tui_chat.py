@@ -210,3 +210,26 @@ async def test_a_prompt_stored_before_gemtui_was_killed_is_sent_once_after_resta
         shown = [m.text for m in screen.conversation.messages() if m.role == "user"]
         assert shown == ["sent once, please"], "shown once too"
         assert RequestQueue().items() == []
+
+
+async def test_a_narrow_terminal_trades_the_side_panel_for_a_quota_line(emulator, emulator_clock):
+    clock = GatedClock(emulator_clock)
+    app = make_app(emulator, clock, model="pro")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await ready(pilot)
+        side, line = screen.query_one("#side"), screen.query_one("#quota-line")
+        assert not side.display and line.display  # 80 columns: the panel would leave 30 for the chat
+        fill(app.runtime, PRO, 5)
+        await submit(pilot, "wait for pro please")
+        await until(pilot, lambda: clock.sleepers == 1)
+        await until(pilot, lambda: "1 queued, next in" in str(line.content))
+        text = str(line.content)
+        assert text.startswith(PRO) and "RPM 5/5" in text and line.level == "critical"
+        await pilot.press("ctrl+b")
+        assert side.display and not line.display
+        clock.gate.set()
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert not side.display and line.display  # toggled: on a wide terminal it hides the panel
+        await pilot.press("ctrl+b")
+        assert side.display and not line.display

@@ -91,11 +91,11 @@ async def test_a_narrower_window_redraws_the_merged_answer_from_its_whole_source
 
     text = long_answer(24)
     app = GemtuiApp(None)
-    async with app.run_test(size=(110, 30)) as pilot:
+    async with app.run_test(size=(130, 30)) as pilot:
         view = await stream(app, pilot, text)
         await until(pilot, lambda: len(blocks(view)) == 1 and blocks(view)[0]._lines is not None)
         wide_height = len(blocks(view)[0]._lines)
-        await pilot.resize_terminal(70, 30)
+        await pilot.resize_terminal(100, 30)  # still wide: the side panel stays, the chat narrows
         await until(pilot, lambda: blocks(view)[0]._lines is not None and blocks(view)[0]._captured_width
                     == blocks(view)[0].size.width and len(blocks(view)[0]._lines) > wide_height, timeout=20)
         await until(pilot, lambda: not blocks(view)[0]._rebuilding, timeout=20)

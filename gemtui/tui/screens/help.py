@@ -23,6 +23,7 @@ KEYS = (
     ("Ctrl+S", "/sessions"),
     ("Ctrl+T", "/theme"),
     ("F1", "/help"),
+    ("Ctrl+B", "show / hide the side panel (hidden below 100 columns, where one quota line stands in)"),
     ("Ctrl+P", "command palette (every /command is there too)"),
     ("x / e / m (queue panel)", "cancel / edit the highlighted item / merge all into one request"),
     ("Ctrl+Q", "quit"),

@@ -30,6 +30,7 @@ from gemtui.tui.screens.chat.transcript import TranscriptMixin
 from gemtui.tui.widgets.composer import Composer
 from gemtui.tui.widgets.conversation import Conversation
 
+WIDE_FROM = 100  # terminal columns from which the side panel is shown beside the conversation
 LEVEL_RANK = {"normal": 0, "na": 0, "warning": 1, "critical": 2, "blocked": 2}
 
 
@@ -58,7 +59,11 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
         Binding("ctrl+r", "slash('retry')", "Retry"),
         Binding("f1", "slash('help')", "Help"),
         Binding("ctrl+t", "slash('theme')", "Theme", show=False),
+        Binding("ctrl+b", "toggle_panel", "Panel", show=False),
     ]
+    # Below WIDE_FROM columns the side panel would leave the conversation too narrow to read: it is
+    # hidden and one line above the status says how the active model stands (Ctrl+B shows it).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE_FROM, "-wide")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,6 +92,7 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
         self._routing_until: float | None = None
         self._routing_text = ""
         self.last_gauges: dict[str, dict[str, Any]] = {}
+        self._queued: list[Any] = []  # queue items shown (for the narrow layout's quota line)
 
     # ---- layout ----------------------------------------------------------------------------------
 
@@ -164,6 +170,9 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
         if not body.is_attached:  # quit before the first frame's follow-up ran: nothing to add to
             return
         await body.mount(Vertical(QuotaPanel(id="quota"), QueuePanel(id="queue"), id="side"))
+        from gemtui.tui.widgets.gauges import GaugeLine
+
+        await self.query_one("#chat").mount(GaugeLine(id="quota-line"), before="#status")
         await self.mount(Footer())
         self.set_interval(self.app.clock_tick_s, self.tick)  # type: ignore[attr-defined]
         self.run_worker(self._start(), group="start")
@@ -245,7 +254,23 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
         self.last_gauges = gauges
         now = self.now
         self.quota_panel.show(active, fallbacks, gauges, now)
+        self._show_quota_line(active, gauges, now)
         self._threshold_notices(gauges, now)
+
+    def _show_quota_line(self, active: str, gauges: dict[str, dict[str, Any]], now: float) -> None:
+        """The narrow layout's stand-in for the side panel: the active model, and the queue."""
+        from gemtui.tui.widgets.gauges import compact_line
+
+        text, lvl = compact_line(active, gauges.get(active, {}), now)
+        if self._queued:
+            eta = self._queued[0].eta
+            text += f" · {len(self._queued)} queued" + (f", next in {duration(eta - now)}" if eta else "")
+        for line in self.query("#quota-line"):  # mounted after the first frame
+            line.show(text + " · Ctrl+B panel", lvl, prefix=f"{active}  ")
+
+    def action_toggle_panel(self) -> None:
+        """Show the side panel on a narrow terminal, or hide it on a wide one."""
+        self.toggle_class("-panel-toggled")
 
     def _threshold_notices(self, gauges: dict[str, dict[str, Any]], now: float) -> None:
         """A toast when a gauge climbs past 80 %, 95 % or into a block (once per climb, not per tick)."""
@@ -277,7 +302,9 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
             return
         items = [i for i in self.queue.items() if i.batch_id is None and i.conversation_id == self.conv_id]
         active = self._active_item.id if self._active_item is not None and self._routed else None
-        await self.queue_panel.show_items([i for i in items if i.id != active], self.now)
+        self._queued = [i for i in items if i.id != active]
+        await self.queue_panel.show_items(self._queued, self.now)
+        self.refresh_gauges()  # the narrow layout's quota line counts the queue
 
     # ---- the routing line: which model answers while the preferred one is at a limit --------------
 
