@@ -190,3 +190,24 @@ async def test_remembered_theme_is_the_one_drawn_from_the_first_frame(emulator, 
             assert chat.styles.background == Color.parse(theme.background)
             accent = chat.query_one("#routing").styles.color.rgb  # $accent (blended: off by one at most)
             assert all(abs(a - b) <= 1 for a, b in zip(accent, Color.parse(theme.accent).rgb, strict=True))
+
+
+async def test_enter_runs_a_command_typed_in_full_before_the_dropdown_caught_up(emulator, emulator_clock):
+    """Typed fast (or pasted), `/quota` then Enter reached the composer while the dropdown still
+    showed the matches of `/q`: Enter completed instead of running, and a second Enter was needed."""
+    from gemtui.tui.screens.quota import QuotaScreen
+
+    app = make_app(emulator, EmuAlignedClock(emulator_clock))
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = await ready(pilot)
+        composer = chat.composer
+        composer.area.focus()
+        await pilot.press("/", "q")
+        assert composer.dropdown_open
+        composer.area.insert("uota")  # its Changed message is not handled yet when Enter comes
+        assert composer.intercept_key("enter")
+        await until(pilot, lambda: isinstance(app.screen, QuotaScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is chat)
+        await pilot.press("/", "q", "enter")  # a prefix still completes
+        assert composer.text == "/quit " or composer.text == "/quota "

@@ -95,6 +95,11 @@ class Composer(Vertical):
             return []
         return [(name, hint) for name, hint in self._commands() if name.startswith(text[1:].lower())]
 
+    def _names_a_command(self, text: str) -> bool:
+        """`/quota` typed out in full: Enter runs it, even if the dropdown (which follows the text a
+        message later) still shows the matches of a shorter prefix."""
+        return any(text.strip() == f"/{name}" for name, _hint in self._matches(text.strip()))
+
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         matches = self._matches(self.text)
         if not matches and not self.query("#completions"):
@@ -146,7 +151,7 @@ class Composer(Vertical):
             if key == "escape":
                 dropdown.remove_class("-open")
                 return True
-            if key == "enter":
+            if key == "enter" and not self._names_a_command(self.text):
                 self._complete()
                 return True
         if key == "enter":
