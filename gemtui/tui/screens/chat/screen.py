@@ -67,6 +67,12 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
 
     def __init__(self) -> None:
         super().__init__()
+        # The class the first Resize would give the screen (HORIZONTAL_BREAKPOINTS), given now: set
+        # then it restyled every widget once more before the first frame.
+        try:
+            self.add_class("-wide" if self.app.size.width >= WIDE_FROM else "-narrow")
+        except Exception:  # no running app (a test building the screen alone): the Resize sets it
+            pass
         # what is sent, and how
         self.conv_id: int | None = None
         self.conv_title = ""
