@@ -8,6 +8,7 @@ reach the same handler through `gemtui.tui.commands.run_slash`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -68,11 +69,10 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
     def __init__(self) -> None:
         super().__init__()
         # The class the first Resize would give the screen (HORIZONTAL_BREAKPOINTS), given now: set
-        # then it restyled every widget once more before the first frame.
-        try:
+        # then it restyled every widget once more before the first frame. Without a running app (a
+        # screen built alone) the Resize sets it.
+        with contextlib.suppress(Exception):
             self.add_class("-wide" if self.app.size.width >= WIDE_FROM else "-narrow")
-        except Exception:  # no running app (a test building the screen alone): the Resize sets it
-            pass
         # what is sent, and how
         self.conv_id: int | None = None
         self.conv_title = ""
