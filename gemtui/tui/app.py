@@ -1,8 +1,9 @@
 """The Textual App: themes, the runtime opened after the first frame, and the chat screen.
 
-First paint never waits for the network side: the runtime (and for --demo the emulator) is opened
-in a thread worker after mount, and the SDK client (google.genai, ~0.5 s of imports) is warmed
-in another thread once the runtime exists.
+First paint never waits for the network side: after the chat screen's first frame a thread worker
+opens the runtime (and for --demo the emulator), then warms the SDK client (google.genai, ~0.5 s of
+imports) and what the first answer will need (Markdown, the code highlighter); then the heap is
+settled once and `settled` is set.
 """
 
 from __future__ import annotations
