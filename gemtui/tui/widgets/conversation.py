@@ -85,12 +85,12 @@ def _block_class() -> type:
             _later_parts: list[str]  # the sources of later blocks whose captured lines this one took over
             _rebuilt_for: Any = None  # the block whose rebuild mounted this one (see _rebuild)
             _rebuilding = False  # from a restore until every taken-over block is back in this one
+            _capture_pending = False
+            _restoring = False
 
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
                 self._later_parts = []
-            _capture_pending = False
-            _restoring = False
 
             def on_mount(self) -> None:
                 self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
@@ -122,9 +122,7 @@ def _block_class() -> type:
                     return
                 if not self.source.strip():
                     if self._block_before() is not None:  # the empty last block of a stream: drop it
-                        screen = self.screen
-                        await self.remove()
-                        screen.call_after_refresh(self.captured.set)
+                        await self._leave()
                     else:
                         self.captured.set()
                     return
@@ -156,10 +154,7 @@ def _block_class() -> type:
                     # the finished blocks keeps a layout's cost flat however long the answer grows.
                     head._append_captured(lines, text, self.source)
                     self._lines = lines  # done: never captured again
-                    screen = self.screen
-                    await self.remove()
-                    # After the next frame: until the screen lays out again its map holds this block.
-                    screen.call_after_refresh(self.captured.set)
+                    await self._leave()
                     return
                 self._lines = lines
                 self._captured_width = width
@@ -173,6 +168,13 @@ def _block_class() -> type:
                 _ = self._nodes.displayed
                 # After the next frame: until the screen lays out again its map still holds the children.
                 self.call_after_refresh(self.captured.set)
+
+            async def _leave(self) -> None:
+                """Remove this block; `captured` is set after the next frame, as until the screen lays
+                out again its map still holds the block."""
+                screen = self.screen
+                await self.remove()
+                screen.call_after_refresh(self.captured.set)
 
             def _merge_target(self, width: int) -> Any:
                 """The finished block just before this one in the same message, if it holds captured
@@ -409,6 +411,7 @@ class MessageView(Vertical):
             self._pending: list[str] = []
             self._flush_timer: Any = None
             self._flush_lock = asyncio.Lock()  # one hand-over at a time (they await mounts and stops)
+            self._last_flush = 0.0  # when the last hand-over started (they start FLUSH_S apart at most)
             self._segment = self.text
         self.text += fragment
         self._pending.append(fragment)
@@ -416,8 +419,7 @@ class MessageView(Vertical):
 
     def _schedule_flush(self) -> None:
         if self._flush_timer is None:
-            last = getattr(self, "_last_flush", 0.0)
-            delay = max(0.001, last + FLUSH_S - time.monotonic())  # a timer of 0 s is refused
+            delay = max(0.001, self._last_flush + FLUSH_S - time.monotonic())  # a timer of 0 s is refused
             self._flush_timer = self.set_timer(delay, self._flush)
 
     async def _flush(self) -> None:
