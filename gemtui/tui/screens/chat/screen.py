@@ -309,8 +309,10 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
         items = [i for i in self.queue.items() if i.batch_id is None and i.conversation_id == self.conv_id]
         active = self._active_item.id if self._active_item is not None and self._routed else None
         self._queued = [i for i in items if i.id != active]
-        await self.queue_panel.show_items(self._queued, self.now)
-        self.refresh_gauges()  # the narrow layout's quota line counts the queue
+        now = self.now
+        await self.queue_panel.show_items(self._queued, now)
+        if self.last_gauges:  # the quota line counts the queue too
+            self._show_quota_line(self._panel_models()[0], self.last_gauges, now)
 
     # ---- the routing line: which model answers while the preferred one is at a limit --------------
 
