@@ -70,15 +70,8 @@ class Composer(Vertical):
 
     @property
     def dropdown(self) -> Any:
-        """The completion dropdown (an OptionList), made on first use."""
-        found = self.query("#completions")
-        if found:
-            return found.first()
-        from textual.widgets import OptionList
-
-        dropdown = OptionList(id="completions")
-        self.mount(dropdown, before=self.area)
-        return dropdown
+        """The completion dropdown (an OptionList); it exists once `/` has been typed."""
+        return self.query_one("#completions")
 
     @property
     def text(self) -> str:
@@ -102,9 +95,15 @@ class Composer(Vertical):
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         matches = self._matches(self.text)
-        if not matches and not self.query("#completions"):
-            return  # nothing to show, and no dropdown made yet to close
-        dropdown = self.dropdown
+        if self.query("#completions"):
+            dropdown = self.dropdown
+        elif matches:  # made the first time it has something to show
+            from textual.widgets import OptionList
+
+            dropdown = OptionList(id="completions")
+            self.mount(dropdown, before=self.area)
+        else:
+            return
         if matches and not (len(matches) == 1 and "/" + matches[0][0] == self.text):
             from textual.widgets.option_list import Option
 
