@@ -45,3 +45,34 @@ def test_first_frame_waits_for_neither_the_sdk_nor_the_later_widgets_and_quittin
     assert "loaded-at-first-frame=\n" in done.stdout
     # Quitting before the follow-up of the first frame ran once printed a MountError traceback.
     assert "Traceback" not in done.stderr and "Error" not in done.stderr and "Error" not in done.stdout
+
+
+# Waits for start-up's background work, then reports what it left ready for the first answer.
+SETTLED_CHILD = """
+import gc, sys
+from pathlib import Path
+import gemtui.tui.app
+from gemtui.tui.app import GemtuiApp
+
+class App(GemtuiApp):
+    CSS_PATH = str(Path(gemtui.tui.app.__file__).parent / GemtuiApp.CSS_PATH)  # this file has no folder
+
+    async def on_ready(self):
+        await self.settled.wait()
+        ready = [name for name in ("textual.widgets._markdown", "markdown_it", "pygments.lexers.python")
+                 if name in sys.modules]
+        print("ready=" + ",".join(ready) + " frozen=" + str(gc.get_freeze_count() > 0), flush=True)
+        self.exit(0)
+
+sys.exit(App(None).run(headless=True, size=(100, 30)) or 0)
+"""
+
+
+def test_start_up_leaves_markdown_and_the_highlighter_loaded_and_the_heap_settled():
+    """Imported mid-answer, the first code fence stalled the app for 40 ms, and the first settle walked
+    everything start-up made: both are done in the background after the first frame."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", SETTLED_CHILD], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "ready=textual.widgets._markdown,markdown_it,pygments.lexers.python frozen=True" in done.stdout
