@@ -169,6 +169,7 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
     async def _after_first_frame(self) -> None:
         from textual.widgets import Footer
 
+        from gemtui.tui.widgets.gauges import GaugeLine
         from gemtui.tui.widgets.queue_panel import QueuePanel
         from gemtui.tui.widgets.quota_panel import QuotaPanel
 
@@ -176,8 +177,6 @@ class ChatScreen(ConversationCommands, ModelCommands, ContextCommands, AppComman
         if not body.is_attached:  # quit before the first frame's follow-up ran: nothing to add to
             return
         await body.mount(Vertical(QuotaPanel(id="quota"), QueuePanel(id="queue"), id="side"))
-        from gemtui.tui.widgets.gauges import GaugeLine
-
         await self.query_one("#chat").mount(GaugeLine(id="quota-line"), before="#status")
         await self.mount(Footer())
         self.set_interval(self.app.clock_tick_s, self.tick)  # type: ignore[attr-defined]
