@@ -6,6 +6,8 @@ redirect a whole run by setting XDG_CONFIG_HOME / XDG_DATA_HOME / XDG_STATE_HOME
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import platformdirs
@@ -14,8 +16,14 @@ APP_NAME = "gemtui"
 
 
 def _ensure(path: str) -> Path:
+    """The per-app folder, made 0700 (and tightened to it when an older gemtui left it wider): its
+    files are conversations, keys' usage and logs. The user's XDG root above it keeps its own mode."""
     folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):
+        info = folder.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o077:
+            os.chmod(folder, 0o700)
     return folder
 
 
@@ -53,3 +61,7 @@ def queue_file() -> Path:
 
 def log_file() -> Path:
     return state_dir() / "gemtui.log"
+
+
+def response_cache_file() -> Path:
+    return cache_dir() / "responses.sqlite3"

@@ -1,9 +1,10 @@
-"""How waits and instants are written for people: `0:42`, `1:02:05`, `21:03:12` local time."""
+"""How waits, instants and periods are written for people: `0:42`, `21:03:12` local time, `Nov 03 – Dec 02`."""
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 
 
 def duration(seconds: float) -> str:
@@ -15,3 +16,11 @@ def duration(seconds: float) -> str:
 
 def local_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch).astimezone().strftime("%H:%M:%S")
+
+
+def history_span(days: Sequence[str]) -> str:
+    """`Nov 03 – Dec 02` for a list of ISO dates, oldest first."""
+    if not days:
+        return ""
+    first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+    return f"{first:%b %d} – {last:%b %d}"
