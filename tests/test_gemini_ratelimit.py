@@ -50,10 +50,16 @@ def test_several_violations_any_order_with_fractional_delay():
                 {
                     "@type": "type.googleapis.com/google.rpc.QuotaFailure",
                     "violations": [
-                        {"quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "quotaValue": "5",
-                         "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests"},
-                        {"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier", "quotaValue": "100",
-                         "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests"},
+                        {
+                            "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                            "quotaValue": "5",
+                            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                        },
+                        {
+                            "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+                            "quotaValue": "100",
+                            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                        },
                     ],
                 },
             ],
@@ -67,19 +73,36 @@ def test_several_violations_any_order_with_fractional_delay():
 
 
 def test_paid_tier_ids_are_not_free():
-    body = {"error": {"code": 429, "details": [{
-        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-        "violations": [{"quotaId": "GenerateContentPaidTierInputTokensPerModelPerMinute", "quotaValue": "2000000"}],
-    }]}}
+    body = {
+        "error": {
+            "code": 429,
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [
+                        {"quotaId": "GenerateContentPaidTierInputTokensPerModelPerMinute", "quotaValue": "2000000"}
+                    ],
+                }
+            ],
+        }
+    }
     (violation,) = parse_quota_hit(body).violations
     assert violation.dimension == "tpm" and violation.free_tier is False and violation.limit == 2_000_000
 
 
 def test_message_fallback_when_details_missing():
-    body = {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": (
-        "You exceeded your current quota.\n* Quota exceeded for metric: "
-        "generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 5, model: gemini-2.5-pro\n"
-        "Please retry in 20.04466179s.")}}
+    body = {
+        "error": {
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+            "message": (
+                "You exceeded your current quota.\n* Quota exceeded for metric: "
+                "generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 5, "
+                "model: gemini-2.5-pro\n"
+                "Please retry in 20.04466179s."
+            ),
+        }
+    }
     hit = parse_quota_hit(body)
     (violation,) = hit.violations
     assert violation.dimension == "rpm" and violation.limit == 5 and violation.model == "gemini-2.5-pro"
@@ -87,14 +110,29 @@ def test_message_fallback_when_details_missing():
 
 
 def test_bare_429_is_no_evidence():
-    hit = parse_quota_hit({"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).",
-                                     "status": "RESOURCE_EXHAUSTED"}})
+    hit = parse_quota_hit(
+        {
+            "error": {
+                "code": 429,
+                "message": "Resource has been exhausted (e.g. check quota).",
+                "status": "RESOURCE_EXHAUSTED",
+            }
+        }
+    )
     assert hit.is_bare and hit.retry_delay_s is None
 
 
 def test_image_quota_and_delay_formats():
-    body = {"error": {"details": [{"@type": "x.QuotaFailure", "violations": [
-        {"quotaId": "GenerateImagesPerMinutePerProjectPerModel", "quotaValue": "0"}]}]}}
+    body = {
+        "error": {
+            "details": [
+                {
+                    "@type": "x.QuotaFailure",
+                    "violations": [{"quotaId": "GenerateImagesPerMinutePerProjectPerModel", "quotaValue": "0"}],
+                }
+            ]
+        }
+    }
     (violation,) = parse_quota_hit(body).violations
     assert violation.dimension == "ipm" and violation.limit == 0
     assert parse_delay("3s") == 3.0

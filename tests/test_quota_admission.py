@@ -7,8 +7,8 @@ import math
 import pytest
 
 from gemtui.quota import QuotaEngine, RequestCost
-from gemtui.quota.clock import FakeClock
 from gemtui.quota.limits import LimitTable
+from tests.clocks import FakeClock
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z (16:00 Pacific, the day before)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from gemtui.commands._quota_table import format_gauges_table
 from gemtui.quota import QuotaEngine, QuotaHit, RequestCost, Violation
-from gemtui.quota.clock import FakeClock
-from gemtui.quota.render import format_gauges_table
+from tests.clocks import FakeClock
 
 T0 = 1_767_225_600.0
 
@@ -17,16 +17,23 @@ def test_gauges_json_shape(tmp_path):
     engine.try_reserve("p", "pro", RequestCost(1_234))
     engine.on_rate_limited("p", "flash", QuotaHit((Violation("tpm", 4_000_000, False),), retry_delay_s=26))
     data = engine.gauges_json("work", "p", ["pro", "flash"])
-    assert set(data) == {"profile", "tier", "models"}
+    assert set(data) == {"profile", "tier", "models", "history_days", "history", "circuits"}
     assert (data["profile"], data["tier"]) == ("work", "tier2")
     assert list(data["models"]) == ["gemini-2.5-pro", "gemini-2.5-flash"]
     for dims in data["models"].values():
         assert list(dims) == ["rpm", "tpm", "rpd", "ipm"]
         for gauge in dims.values():
-            assert set(gauge) == {"used", "limit", "remaining", "resets_at", "blocked_until", "source"}
+            assert set(gauge) == {"used", "limit", "remaining", "resets_at", "blocked_until", "source", "team"}
     pro = data["models"]["gemini-2.5-pro"]
-    assert pro["tpm"] == {"used": 1_234, "limit": 8_000_000, "remaining": 8_000_000 - 1_234,
-                          "resets_at": "2026-01-01T00:01:00+00:00", "blocked_until": None, "source": "table"}
+    assert pro["tpm"] == {
+        "used": 1_234,
+        "limit": 8_000_000,
+        "remaining": 8_000_000 - 1_234,
+        "resets_at": "2026-01-01T00:01:00+00:00",
+        "blocked_until": None,
+        "source": "table",
+        "team": 0,
+    }
     assert pro["rpd"]["limit"] is None and pro["rpd"]["remaining"] is None
     assert pro["rpd"]["resets_at"] == "2026-01-01T08:00:00+00:00"
     flash_tpm = data["models"]["gemini-2.5-flash"]["tpm"]
@@ -37,8 +44,9 @@ def test_gauges_json_shape(tmp_path):
 def test_gauges_table_lists_every_model_and_dimension(tmp_path):
     engine = QuotaEngine(clock=FakeClock(T0), ledger_path=tmp_path / "ledger.sqlite3")
     engine.try_reserve("p", "pro", RequestCost(12_000))
-    text = format_gauges_table(engine.gauges_json("default", "p", ["pro", "lite"]),
-                               now=datetime.fromtimestamp(T0).astimezone())
+    text = format_gauges_table(
+        engine.gauges_json("default", "p", ["pro", "lite"]), now=datetime.fromtimestamp(T0).astimezone()
+    )
     lines = text.splitlines()
     assert lines[0] == "profile default · tier free"
     assert lines[1].split()[:2] == ["MODEL", "DIM"]
@@ -49,9 +57,9 @@ def test_gauges_table_lists_every_model_and_dimension(tmp_path):
 
 
 def test_usage_today_buckets_requests_and_tokens_by_hour(tmp_path):
-    from gemtui.quota.clock import FakeClock
     from gemtui.quota.engine import QuotaEngine, RequestCost
     from gemtui.quota.pacific import day_start_ms
+    from tests.clocks import FakeClock
 
     clock = FakeClock()
     engine = QuotaEngine(clock=clock, ledger_path=tmp_path / "l.sqlite3")
@@ -68,3 +76,16 @@ def test_usage_today_buckets_requests_and_tokens_by_hour(tmp_path):
     assert series[2] == (2, 302) and series[5] == (1, 7), "released requests do not count"
     assert sum(requests for requests, _ in series) == 3
     engine.close()
+
+
+def test_a_model_the_table_does_not_know_reads_unknown_learning_not_unlimited(tmp_path):
+    engine = QuotaEngine(clock=FakeClock(T0), ledger_path=tmp_path / "ledger.sqlite3")
+    engine.try_reserve("p", "gemini-3-pro", RequestCost(500))
+    text = format_gauges_table(
+        engine.gauges_json("default", "p", ["gemini-3-pro", "pro"]), now=datetime.fromtimestamp(T0).astimezone()
+    )
+    new_rpm = next(line for line in text.splitlines() if line.startswith("gemini-3-pro") and " RPM " in line)
+    assert "1/unknown" in new_rpm and new_rpm.rstrip().endswith("unknown — learning")
+    assert "unlimited" not in new_rpm
+    pro_rpd = next(line for line in text.splitlines() if line.startswith("gemini-2.5-pro") and " RPD " in line)
+    assert pro_rpd.rstrip().endswith("table")

@@ -6,12 +6,14 @@ import pytest
 
 from gemtui.quota import QuotaEngine, QuotaHit, RequestCost, Violation
 from gemtui.quota.backoff import BARE_429, TRANSIENT
-from gemtui.quota.clock import FakeClock
-from gemtui.quota.ghost import HOLD_WINDOWS
+from gemtui.quota.breaker import BreakerPolicy
+from gemtui.quota.ghost import FORGET_WINDOWS, HOLD_GROWTH, REPEAT_HOLD_WINDOWS
 from gemtui.quota.limits import LimitTable
+from tests.clocks import FakeClock
 
-T0 = 1_767_225_600.0          # 2026-01-01T00:00:00Z = 16:00 Pacific
-MIDNIGHT = T0 + 8 * 3600      # next Pacific midnight
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z = 16:00 Pacific
+MIDNIGHT = T0 + 8 * 3600  # next Pacific midnight
+NO_BREAKER = BreakerPolicy(min_requests=1000)  # backoff alone (an opening circuit routes again at once)
 
 
 @pytest.fixture
@@ -25,8 +27,7 @@ def path(tmp_path):
 
 
 def make(path, clock, tier="free", overrides=None, **kw) -> QuotaEngine:
-    return QuotaEngine(clock=clock, tier=tier, table=LimitTable(overrides), ledger_path=path,
-                       random=lambda: 0.5, **kw)
+    return QuotaEngine(clock=clock, tier=tier, table=LimitTable(overrides), ledger_path=path, random=lambda: 0.5, **kw)
 
 
 def hit(dimension, limit=None, delay=None, free_tier=True):
@@ -35,8 +36,9 @@ def hit(dimension, limit=None, delay=None, free_tier=True):
 
 def quota_state(engine, model="pro"):
     g = engine.gauges("p", [model])
-    gauges = {m: {d: (x.limit, x.blocked_until, x.source, x.invisible) for d, x in dims.items()}
-              for m, dims in g.items()}
+    gauges = {
+        m: {d: (x.limit, x.blocked_until, x.source, x.invisible) for d, x in dims.items()} for m, dims in g.items()
+    }
     return engine.tier, engine.limits("p", model), gauges
 
 
@@ -119,8 +121,8 @@ def test_free_tier_violation_corrects_a_paid_tier(path, clock):
     assert (limits.tier, limits.tpm, limits.rpd) == ("free", 250_000, 100)
     assert limits.rpm == 1  # and we had 0 of 5 in the window: invisible usage lowered it
     engine.close()
-    assert make(path, clock, tier="tier1").tier_for("p") == "free"      # persisted
-    assert make(path, clock, tier="tier2").tier_for("p") == "tier2"     # the user changed tier: start over
+    assert make(path, clock, tier="tier1").tier_for("p") == "free"  # persisted
+    assert make(path, clock, tier="tier2").tier_for("p") == "tier2"  # the user changed tier: start over
     assert make(path, clock, tier="tier1").tier_for("other") == "tier1"  # per project
 
 
@@ -131,7 +133,7 @@ def test_paid_violation_keeps_a_paid_tier(path, clock):
 
 
 def test_invisible_usage_lowers_then_recovers_after_clean_windows(path, clock):
-    engine = make(path, clock)  # flash free: RPM 15, recovery step ceil(15/5) = 3 per window once climbing
+    engine = make(path, clock)  # flash free: RPM 15; climbs 1 (a probe), then ceil(15/5) = 3 per window
     for _ in range(4):
         engine.commit(engine.try_reserve("p", "flash").reservation_id)
     clock.advance(10)
@@ -152,14 +154,16 @@ def test_invisible_usage_lowers_then_recovers_after_clean_windows(path, clock):
     refused = engine.check("p", "flash")
     assert refused.dimension == "rpm" and "lowered from 15" in refused.reason
 
-    # The lowered limit holds for HOLD_WINDOWS clean windows, then climbs one step a window.
-    clock.t = hit_at + (HOLD_WINDOWS + 1) * 60 - 0.001
+    # A first surprise is not held: the limit climbs one step each clean window from the hit on.
+    clock.t = hit_at + 60 - 0.001
     assert engine.limits("p", "flash").rpm == 4
-    clock.t = hit_at + (HOLD_WINDOWS + 1) * 60
-    assert engine.limits("p", "flash").rpm == 7
+    clock.t = hit_at + 60
+    assert engine.limits("p", "flash").rpm == 5, "the first climb probes with one more request"
+    clock.t = hit_at + 2 * 60
+    assert engine.limits("p", "flash").rpm == 8
     engine.on_success("p", "flash")
     assert engine.limits("p", "flash").source["rpm"] == "learned"  # still climbing: kept
-    clock.t = hit_at + (HOLD_WINDOWS + 4) * 60  # 4 + 3 * 4 >= 15
+    clock.t = hit_at + 5 * 60  # 4 + 1 + 3 * 4 >= 15
     engine.on_success("p", "flash")
     limits = engine.limits("p", "flash")
     assert (limits.rpm, limits.source["rpm"]) == (15, "table")
@@ -197,7 +201,7 @@ def test_invisible_hit_without_delay_waits_for_the_window(path, clock):
 
 
 def test_bare_429_backs_off_and_changes_no_quota_state(path, clock):
-    engine = make(path, clock, tier="tier1")
+    engine = make(path, clock, tier="tier1", breaker_policy=NO_BREAKER)
     engine.try_reserve("p", "pro")
     before = quota_state(engine)
     a = engine.try_reserve("p", "pro")
@@ -220,7 +224,7 @@ def test_backoff_full_jitter_bounds():
 
 
 def test_transient_failures_are_bounded(path, clock):
-    engine = make(path, clock)
+    engine = make(path, clock, breaker_policy=NO_BREAKER)
     before = quota_state(engine)
     delays = []
     for attempt in range(1, 5):
@@ -265,30 +269,86 @@ def test_unknown_cost_does_not_lower_token_limits(path, clock):
     assert (limits.tpm, limits.source["tpm"]) == (250_000, "table")
 
 
-def test_a_client_that_stays_doubles_the_hold_each_time(path, clock):
+def test_a_one_off_surprise_recovers_within_minutes(path, clock):
+    engine = make(path, clock)  # pro free: RPM 5, one step a window
+    first = engine.try_reserve("p", "pro")
+    engine.on_rate_limited("p", "pro", hit("rpm", 5, delay=30), first.reservation_id)
+    hit_at = clock.now()
+    climb = []
+    for windows in range(6):
+        clock.t = hit_at + windows * 60
+        climb.append(engine.limits("p", "pro").rpm)
+    assert climb == [1, 2, 3, 4, 5, 5], "lowered, then one more request a minute: back in four minutes"
+
+
+def test_a_client_that_stays_holds_longer_each_time(path, clock):
     engine = make(path, clock)  # pro free: RPM 5
     first = engine.try_reserve("p", "pro")
     engine.on_rate_limited("p", "pro", hit("rpm", 5, delay=30), first.reservation_id)
     assert engine.limits("p", "pro").rpm == 1
-    clock.advance((HOLD_WINDOWS + 5) * 60)  # held, then climbed back to 5
+    clock.advance(5 * 60)  # climbed back to 5 without a hold
     engine.on_success("p", "pro")
     assert engine.limits("p", "pro").rpm == 5
     again = engine.try_reserve("p", "pro")
     engine.on_rate_limited("p", "pro", hit("rpm", 5, delay=30), again.reservation_id)  # still there
     hit_at = clock.now()
-    clock.t = hit_at + (2 * HOLD_WINDOWS + 1) * 60 - 0.001
-    assert engine.limits("p", "pro").rpm == 1, "the second hold is twice the first"
-    clock.t = hit_at + (2 * HOLD_WINDOWS + 1) * 60
+    clock.t = hit_at + (REPEAT_HOLD_WINDOWS + 1) * 60 - 0.001
+    assert engine.limits("p", "pro").rpm == 1, "a repeated surprise holds before probing"
+    clock.t = hit_at + (REPEAT_HOLD_WINDOWS + 1) * 60
     assert engine.limits("p", "pro").rpm == 2
+    clock.t = hit_at + (REPEAT_HOLD_WINDOWS + 4) * 60
+    engine.on_success("p", "pro")
+    third = engine.try_reserve("p", "pro")
+    engine.on_rate_limited("p", "pro", hit("rpm", 5, delay=30), third.reservation_id)  # and again
+    hit_at = clock.now()
+    longer = REPEAT_HOLD_WINDOWS * HOLD_GROWTH
+    clock.t = hit_at + (longer + 1) * 60 - 0.001
+    assert engine.limits("p", "pro").rpm == 1, "each repeat holds longer"
+    clock.t = hit_at + (longer + 1) * 60
+    assert engine.limits("p", "pro").rpm == 2
+
+
+def test_a_surprise_long_after_recovery_is_a_first_one_again(path, clock):
+    engine = make(path, clock)
+    first = engine.try_reserve("p", "pro")
+    engine.on_rate_limited("p", "pro", hit("rpm", 5, delay=30), first.reservation_id)
+    clock.advance((4 + FORGET_WINDOWS) * 60)  # recovered, then clean for half an hour: forgotten
+    engine.on_success("p", "pro")
+    again = engine.try_reserve("p", "pro")
+    engine.on_rate_limited("p", "pro", hit("rpm", 5, delay=30), again.reservation_id)
+    clock.advance(60)
+    assert engine.limits("p", "pro").rpm == 2, "no hold: the other client had gone, this is a new one"
 
 
 def test_a_ledger_from_before_strikes_opens_and_keeps_its_lowering(path, clock):
     import sqlite3
 
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE adjustments (project TEXT NOT NULL, model TEXT NOT NULL, dimension TEXT NOT NULL,"
-                   " lowered_to INTEGER NOT NULL, at_ms INTEGER NOT NULL, PRIMARY KEY (project, model, dimension))")
+        db.execute(
+            "CREATE TABLE adjustments (project TEXT NOT NULL, model TEXT NOT NULL, dimension TEXT NOT NULL,"
+            " lowered_to INTEGER NOT NULL, at_ms INTEGER NOT NULL, PRIMARY KEY (project, model, dimension))"
+        )
         db.execute("INSERT INTO adjustments VALUES ('p', 'gemini-2.5-pro', 'rpm', 2, ?)", (round(clock.now() * 1000),))
     engine = make(path, clock)
     assert engine.limits("p", "pro").rpm == 2
     assert not engine.warnings
+
+
+def test_unknown_model_is_admitted_unguessed_then_learns_from_its_first_429(path, clock):
+    """A model the table does not know is never paced by another model's row: its limits read
+    "unknown" until the server's quotaValue teaches them."""
+    engine = make(path, clock)
+    for _ in range(8):  # more than Pro's free RPM: nothing borrowed from another model's row
+        granted = engine.try_reserve("p", "gemini-3-pro", RequestCost(100))
+        assert granted.granted
+        engine.commit(granted.reservation_id, 100)
+    gauges = engine.gauges_json("default", "p", ["gemini-3-pro"])["models"]["gemini-3-pro"]
+    assert {d: (g["limit"], g["source"]) for d, g in gauges.items()} == dict.fromkeys(
+        ("rpm", "tpm", "rpd", "ipm"), (None, "unknown")
+    )
+    refused = engine.try_reserve("p", "gemini-3-pro", RequestCost(100))
+    engine.on_rate_limited("p", "gemini-3-pro", hit("rpm", 8, delay=10), refused.reservation_id)
+    learned = engine.limits("p", "gemini-3-pro")
+    assert (learned.rpm, learned.source["rpm"], learned.source["tpm"]) == (8, "learned", "unknown")
+    clock.t = T0 + 61
+    assert engine.try_reserve("p", "gemini-3-pro", RequestCost(100)).granted

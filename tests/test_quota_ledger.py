@@ -7,9 +7,9 @@ import os
 import sqlite3
 
 from gemtui.quota import QuotaEngine, RequestCost
-from gemtui.quota.clock import FakeClock
 from gemtui.quota.ledger import SqliteLedger
 from gemtui.quota.limits import LimitTable
+from tests.clocks import FakeClock
 
 T0 = 1_767_225_600.0
 LIMIT = 100
@@ -70,7 +70,7 @@ def test_rows_older_than_two_pacific_days_are_pruned(tmp_path):
     ledger = SqliteLedger(tmp_path / "ledger.sqlite3", clock)
     engine = QuotaEngine(ledger, clock=clock)
     engine.try_reserve("p", "pro")
-    clock.advance(9 * 3600)    # Jan 1, 01:00 Pacific: yesterday's row is kept
+    clock.advance(9 * 3600)  # Jan 1, 01:00 Pacific: yesterday's row is kept
     assert ledger.prune(round(clock.now() * 1000)) == 0
-    clock.advance(24 * 3600)   # Jan 2: the Dec 31 row is two days old
+    clock.advance(24 * 3600)  # Jan 2: the Dec 31 row is two days old
     assert ledger.prune(round(clock.now() * 1000)) == 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from gemtui.quota import QuotaEngine, RequestCost
-from gemtui.quota.clock import FakeClock
 from gemtui.quota.limits import LimitTable
 from gemtui.quota.pacific import day_length_s, day_start, next_midnight, pacific_day
+from tests.clocks import FakeClock
 
 
 def utc(*args: int) -> float:
@@ -24,8 +24,8 @@ def test_spring_forward_day_has_23_hours():
     assert day_length_s(date(2026, 3, 8)) == 23 * 3600
     during = utc(2026, 3, 8, 12, 0)  # 05:00 PDT
     assert pacific_day(during) == date(2026, 3, 8)
-    assert day_start(during) == utc(2026, 3, 8, 8, 0)        # midnight PST
-    assert next_midnight(during) == utc(2026, 3, 9, 7, 0)    # midnight PDT
+    assert day_start(during) == utc(2026, 3, 8, 8, 0)  # midnight PST
+    assert next_midnight(during) == utc(2026, 3, 9, 7, 0)  # midnight PDT
     assert next_midnight(during) - day_start(during) == 23 * 3600
 
 
@@ -33,8 +33,8 @@ def test_fall_back_day_has_25_hours():
     # 2026-11-01: clocks fall back 02:00 PDT -> 01:00 PST.
     assert day_length_s(date(2026, 11, 1)) == 25 * 3600
     during = utc(2026, 11, 1, 12, 0)
-    assert day_start(during) == utc(2026, 11, 1, 7, 0)       # midnight PDT
-    assert next_midnight(during) == utc(2026, 11, 2, 8, 0)   # midnight PST
+    assert day_start(during) == utc(2026, 11, 1, 7, 0)  # midnight PDT
+    assert next_midnight(during) == utc(2026, 11, 2, 8, 0)  # midnight PST
 
 
 def test_midnight_belongs_to_the_day_it_starts():

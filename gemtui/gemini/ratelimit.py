@@ -34,6 +34,29 @@ def parse_delay(value: Any) -> float | None:
     return None
 
 
+def parse_retry_after(value: Any, date: str | None = None) -> float | None:
+    """A `Retry-After` header in seconds: delta-seconds (`"3"`), or an HTTP-date measured against
+    the same response's `Date` header (the server's clock, not ours). Anything else → None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = None
+    if seconds is not None:
+        return seconds if 0 <= seconds < 7 * 86400 else None
+    if not date:
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        delta = (parsedate_to_datetime(text) - parsedate_to_datetime(date)).total_seconds()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, delta) if delta < 7 * 86400 else None
+
+
 def _dimension(words: str) -> Dimension | None:
     """Which of our dimensions a quota id or metric names, from its words."""
     text = words.lower()

@@ -24,7 +24,7 @@ class Backoff:
 
     def ceiling(self, attempt: int) -> float:
         exponent = min(max(attempt, 1) - 1, 30)  # 2**30 × base is far past any cap: no float overflow
-        return min(self.cap_s, self.base_s * (2**exponent))
+        return min(self.cap_s, self.base_s * 2.0**exponent)
 
     def delay(self, attempt: int, random: Random | None = None) -> float:
         return (random or _random.random)() * self.ceiling(attempt)
@@ -33,5 +33,5 @@ class Backoff:
         return self.max_attempts is not None and attempt >= self.max_attempts
 
 
-BARE_429 = Backoff(base_s=2.0, cap_s=60.0, max_attempts=None)
+BARE_429 = Backoff(base_s=2.0, cap_s=60.0, max_attempts=8)
 TRANSIENT = Backoff(base_s=1.0, cap_s=30.0, max_attempts=5)

@@ -1,21 +1,25 @@
 """Published limits as data (model × tier → RPM, TPM, RPD, IPM), overridden by config and by what 429s teach.
 
 Google changes these numbers; the table is only a starting point. Precedence per dimension, strongest first:
-learned (a 429's quotaValue) > config (`[limits."model"]` in config.toml) > table > default.
+learned (a 429's quotaValue) > config (`[limits."model"]` in config.toml) > table > unknown.
 
 IPM choice: IPM only matters for image-generating models. Text models carry IPM 0 on every tier (they
 generate no images, so a request asking one for images is impossible); requests with `images == 0` never
 consult IPM. The image model gets 0 on the free tier (no image generation there) and 10 on tier 1 and up.
 
-Unknown models (not in the table, not overridden) get DEFAULT_ROWS for the tier — the strictest published
-row (Pro's) — with source "default", so a new model is paced conservatively until a 429 or config says more.
+Unknown models (not in the table, not overridden) have no limits with source "unknown": shown as
+"unknown — learning" and learned from the first 429's quotaValue, never guessed from another model's row
+(a newer model's limits differ from an older one's, either way).
+
+The family aliases `pro`, `flash` and `lite` start as the 2.5 models and are re-pointed, once per process,
+at the newest models the server lists (see chat/model_aliases.py); FALLBACK_ORDER follows them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, overload
 
 DIMENSIONS: tuple[str, ...] = ("rpm", "tpm", "rpd", "ipm")
 TIERS: tuple[str, ...] = ("free", "tier1", "tier2", "tier3")
@@ -34,10 +38,9 @@ def images_per_request(model: str) -> int:
     return 1 if resolve_model(model) in IMAGE_MODELS or "image" in model.lower() else 0
 
 
-# Strongest model first: when one is out of quota the router steps down this chain.
-FALLBACK_ORDER: tuple[str, ...] = (PRO, FLASH, LITE)
+FAMILIES: tuple[str, ...] = ("pro", "flash", "lite")  # the aliases the server's model list re-points
 
-ALIASES: dict[str, str] = {
+DEFAULT_ALIASES: dict[str, str] = {
     "pro": PRO,
     "flash": FLASH,
     "lite": LITE,
@@ -45,6 +48,53 @@ ALIASES: dict[str, str] = {
     "image": FLASH_IMAGE,
     "flash-image": FLASH_IMAGE,
 }
+
+# Live: use_aliases() updates it in place, so every importer sees the current resolution.
+ALIASES: dict[str, str] = dict(DEFAULT_ALIASES)
+
+
+def use_aliases(families: Mapping[str, str]) -> None:
+    """Point `pro`/`flash`/`lite` at these ids (missing families fall back to the 2.5 models)."""
+    ALIASES.clear()
+    ALIASES.update(DEFAULT_ALIASES)
+    for family in FAMILIES:
+        model = families.get(family)
+        if model:
+            ALIASES[family] = model.strip().removeprefix("models/")
+    ALIASES["flash-lite"] = ALIASES["lite"]
+
+
+class _FallbackChain(Sequence[str]):
+    """Strongest model first: when one is out of quota the router steps down this chain. A live view
+    of the aliases (pro, flash, lite), so the chain follows the server's newest models."""
+
+    def _ids(self) -> tuple[str, ...]:
+        return tuple(ALIASES[family] for family in FAMILIES)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._ids()[index]
+
+    def __len__(self) -> int:
+        return len(FAMILIES)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids())
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == (tuple(other) if isinstance(other, Sequence) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._ids())
+
+    def __repr__(self) -> str:
+        return repr(self._ids())
+
+
+FALLBACK_ORDER: Sequence[str] = _FallbackChain()
 
 Row = tuple[int | None, int | None, int | None, int | None]  # rpm, tpm, rpd, ipm; None = unlimited
 
@@ -78,15 +128,15 @@ TABLE: dict[str, dict[str, Row]] = {
     },
 }
 
-# For models the table does not know: the strictest published row of each tier (Pro's).
-DEFAULT_ROWS: dict[str, Row] = dict(TABLE[PRO])
+UNKNOWN = "unknown"  # the source of a limit nobody has told us yet (shown as "unknown — learning")
+UNKNOWN_ROW: Row = (None, None, None, None)
 
 
 def resolve_model(name: str) -> str:
     """Alias or `models/…` name → model id; unknown ids pass through unchanged."""
     cleaned = name.strip()
     if cleaned.startswith("models/"):
-        cleaned = cleaned[len("models/"):]
+        cleaned = cleaned[len("models/") :]
     return ALIASES.get(cleaned.lower(), cleaned)
 
 
@@ -110,13 +160,15 @@ class ModelLimits:
     def get(self, dimension: str) -> int | None:
         if dimension not in DIMENSIONS:
             raise KeyError(dimension)
-        return getattr(self, dimension)
+        value: int | None = getattr(self, dimension)
+        return value
 
     def with_value(self, dimension: str, value: int | None, source: str) -> ModelLimits:
         """A copy with one dimension replaced (learned limits, ghost lowering)."""
         if dimension not in DIMENSIONS:
             raise KeyError(dimension)
-        return replace(self, **{dimension: value}, source={**self.source, dimension: source})
+        changes: dict[str, Any] = {dimension: value, "source": {**self.source, dimension: source}}
+        return replace(self, **changes)
 
     def as_dict(self) -> dict[str, int | None]:
         return {dim: self.get(dim) for dim in DIMENSIONS}
@@ -140,7 +192,7 @@ class LimitTable:
 
     def __init__(
         self,
-        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        overrides: Mapping[str, object] | None = None,  # the config file's [limits."model"] tables, unchecked
         table: Mapping[str, Mapping[str, Row]] | None = None,
     ) -> None:
         self._table = {resolve_model(m): dict(rows) for m, rows in (table or TABLE).items()}
@@ -156,7 +208,17 @@ class LimitTable:
                     parsed[dim] = limit
                 else:
                     self.ignored.append(f"{model}.{dim}")
-            self._overrides.setdefault(resolve_model(model), {}).update(parsed)
+            # Kept as written: an alias (`[limits.pro]`) follows what the alias means at lookup time.
+            self._overrides.setdefault(model.strip(), {}).update(parsed)
+
+    def _configured(self, model: str) -> dict[str, int | None]:
+        """The user's overrides for `model` (an id): alias entries first, so a full-id entry wins."""
+        found: dict[str, int | None] = {}
+        entries = sorted(self._overrides.items(), key=lambda item: resolve_model(item[0]) == item[0])
+        for name, dims in entries:
+            if resolve_model(name) == model:
+                found.update(dims)
+        return found
 
     def models(self) -> tuple[str, ...]:
         """Models the published table knows."""
@@ -164,26 +226,26 @@ class LimitTable:
 
     def known_models(self) -> tuple[str, ...]:
         """Table models plus models the user configured limits for."""
-        return (*self._table, *(m for m in self._overrides if m not in self._table))
+        configured = dict.fromkeys(resolve_model(m) for m in self._overrides)
+        return (*self._table, *(m for m in configured if m not in self._table))
 
     def known(self, model: str) -> bool:
         model = resolve_model(model)
-        return model in self._table or model in self._overrides
+        return model in self._table or bool(self._configured(model))
 
-    def limits(
-        self, model: str, tier: str = "free", learned: Mapping[str, int | None] | None = None
-    ) -> ModelLimits:
-        """Effective published limits: learned > config > table > default, per dimension."""
+    def limits(self, model: str, tier: str = "free", learned: Mapping[str, int | None] | None = None) -> ModelLimits:
+        """Effective published limits: learned > config > table, per dimension; a dimension none of
+        them gives is None with source "unknown" (admitted, and learned from the first 429)."""
         model = resolve_model(model)
         tier = normalize_tier(tier)
         rows = self._table.get(model)
-        if rows is not None:
-            base, base_source = rows.get(tier, DEFAULT_ROWS[tier]), "table"
+        if rows is not None and tier in rows:
+            base, base_source = rows[tier], "table"
         else:
-            base, base_source = DEFAULT_ROWS[tier], "default"
+            base, base_source = UNKNOWN_ROW, UNKNOWN
         values = dict(zip(DIMENSIONS, base, strict=True))
         source = dict.fromkeys(DIMENSIONS, base_source)
-        for dim, value in self._overrides.get(model, {}).items():
+        for dim, value in self._configured(model).items():
             values[dim], source[dim] = value, "config"
         for dim, value in (learned or {}).items():
             if dim in DIMENSIONS:

@@ -13,9 +13,9 @@ class Violation:
     """One QuotaFailure violation (or the message's "Quota exceeded for metric" line)."""
 
     dimension: Dimension
-    limit: int | None = None          # quotaValue: the server's limit for this dimension
-    free_tier: bool | None = None     # True when the quotaId/metric says FreeTier
-    model: str | None = None          # quotaDimensions.model
+    limit: int | None = None  # quotaValue: the server's limit for this dimension
+    free_tier: bool | None = None  # True when the quotaId/metric says FreeTier
+    model: str | None = None  # quotaDimensions.model
     quota_id: str = ""
 
 
