@@ -40,8 +40,9 @@ def _closed_port() -> int:
 
 
 def test_add_reads_key_from_stdin_into_the_keyring(secret_service, monkeypatch, capsys):
-    code, out, err = run(monkeypatch, capsys, "auth", "add", "work", "--tier", "tier1", "--project", "acme",
-                         stdin=KEY + "\n")
+    code, out, err = run(
+        monkeypatch, capsys, "auth", "add", "work", "--tier", "tier1", "--project", "acme", stdin=KEY + "\n"
+    )
     assert code == exitcodes.EXIT_OK, err
     assert KeyringStore().get_api_key("work") == KEY
     assert "AIza…9xQk" in out and "now the active profile" in out
@@ -111,12 +112,22 @@ def test_file_store_opt_in(no_keyring, monkeypatch, capsys):
 
 
 def test_insecure_http_needs_the_flag(secret_service, monkeypatch, capsys):
-    code, _, err = run(monkeypatch, capsys, "auth", "add", "lan", "--endpoint", "http://192.168.1.5:8080/T0KEN",
-                       stdin=KEY)
+    code, _, err = run(
+        monkeypatch, capsys, "auth", "add", "lan", "--endpoint", "http://192.168.1.5:8080/T0KEN", stdin=KEY
+    )
     assert code == exitcodes.EXIT_USAGE and "--allow-insecure-http" in err and "T0KEN" not in err
     assert KeyringStore().get_api_key("lan") is None
-    code, _, err = run(monkeypatch, capsys, "auth", "add", "lan", "--endpoint", "http://192.168.1.5:8080/T0KEN",
-                       "--allow-insecure-http", stdin=KEY)
+    code, _, err = run(
+        monkeypatch,
+        capsys,
+        "auth",
+        "add",
+        "lan",
+        "--endpoint",
+        "http://192.168.1.5:8080/T0KEN",
+        "--allow-insecure-http",
+        stdin=KEY,
+    )
     assert code == 0 and "plain http://" in err
 
 
@@ -136,13 +147,30 @@ def test_bad_name_is_a_usage_error(secret_service, monkeypatch, capsys):
 
 def test_list_masks_keys_and_relay_paths(secret_service, monkeypatch, capsys):
     run(monkeypatch, capsys, "auth", "add", "free", "--project", "shared", stdin=KEY)
-    run(monkeypatch, capsys, "auth", "add", "relay", "--endpoint", "https://relay.example.com/acct/T0KEN",
-        "--tier", "tier1", "--project", "shared", "--api-version", "v1beta", "--backup", "free", stdin=OTHER)
+    run(
+        monkeypatch,
+        capsys,
+        "auth",
+        "add",
+        "relay",
+        "--endpoint",
+        "https://relay.example.com/acct/T0KEN",
+        "--tier",
+        "tier1",
+        "--project",
+        "shared",
+        "--api-version",
+        "v1beta",
+        "--backup",
+        "free",
+        stdin=OTHER,
+    )
     code, out, err = run(monkeypatch, capsys, "auth", "list")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "KEY", "ENDPOINT", "TIER", "PROJECT", "BACKUP"]
+    assert lines[0].split() == ["NAME", "API", "KEY", "ENDPOINT", "TIER", "PROJECT", "BACKUP"]
     free = next(line for line in lines if " free " in line and "AIza" in line)
+    assert " gemini " in free
     relay = next(line for line in lines if "relay" in line and "AIza" in line)
     assert free.startswith("*") and "AIza…9xQk" in free and "official API" in free and "shared" in free
     assert "AIza…xwvu" in relay and "https://relay.example.com/… (v1beta)" in relay

@@ -60,14 +60,14 @@ def test_plain_http_to_a_remote_host_is_refused_without_consent():
     assert validate_endpoint("http://relay.example.com/x", allow_insecure_http=True) == "http://relay.example.com/x"
 
 
-@pytest.mark.parametrize(
-    "host", ["localhost", "LOCALHOST", "api.localhost", "127.0.0.1", "127.8.9.10", "::1", "[::1]"]
-)
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST", "127.0.0.1", "127.8.9.10", "::1", "[::1]"])
 def test_loopback_hosts(host):
     assert is_loopback(host)
 
 
-@pytest.mark.parametrize("host", ["example.com", "10.0.0.1", "192.168.1.1", "localhost.example.com", "::2"])
+@pytest.mark.parametrize(
+    "host", ["example.com", "10.0.0.1", "192.168.1.1", "localhost.example.com", "::2", "api.localhost"]
+)
 def test_non_loopback_hosts(host):
     assert not is_loopback(host)
 

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Se
 def _gemtui(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env.pop("PYTHON_KEYRING_BACKEND", None)  # let keyring pick its backend the way it does for users
-    return subprocess.run([sys.executable, "-m", "gemtui", *argv], input=stdin, capture_output=True,
-                          text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gemtui", *argv], input=stdin, capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 def test_secret_service_is_detected_and_used(secret_service):

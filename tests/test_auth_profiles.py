@@ -36,8 +36,14 @@ def _config_text() -> str:
 
 
 def test_add_stores_secret_in_keyring_and_the_rest_in_config(secret_service):
-    result = add_profile("work", KEY_A, endpoint="https://relay.example.com/acct/T0KEN", tier="tier1",
-                         project="acme", api_version="v1beta")
+    result = add_profile(
+        "work",
+        KEY_A,
+        endpoint="https://relay.example.com/acct/T0KEN",
+        tier="tier1",
+        project="acme",
+        api_version="v1beta",
+    )
     assert result.activated and not result.replaced and result.warning is None
     store = KeyringStore()
     assert store.get_api_key("work") == KEY_A
@@ -168,7 +174,12 @@ def test_precedence_flag_then_active_then_env(secret_service):
     assert (resolved.name, resolved.source, resolved.api_key) == ("a", "active", KEY_A)
     resolved = resolve_profile("b", env=env)
     assert (resolved.name, resolved.source, resolved.api_key, resolved.tier, resolved.project) == (
-        "b", "flag", KEY_B, "tier1", "acme")
+        "b",
+        "flag",
+        KEY_B,
+        "tier1",
+        "acme",
+    )
     resolved = resolve_profile(env={**env, "GEMTUI_PROFILE": "b"})
     assert (resolved.name, resolved.source) == ("b", "flag")
     resolved = resolve_profile("env", env=env)  # the environment key on demand, despite an active profile
@@ -177,8 +188,11 @@ def test_precedence_flag_then_active_then_env(secret_service):
 
 def test_env_profile_endpoint_tier_and_key_order(secret_service):
     paths.config_file().write_text('[general]\ntier = "tier2"\napi_version = "v1beta"\n')
-    env = {"GEMINI_API_KEY": ENV_KEY, "GOOGLE_API_KEY": KEY_B,
-           "GOOGLE_GEMINI_BASE_URL": "https://relay.example.com/acct/T0KEN"}
+    env = {
+        "GEMINI_API_KEY": ENV_KEY,
+        "GOOGLE_API_KEY": KEY_B,
+        "GOOGLE_GEMINI_BASE_URL": "https://relay.example.com/acct/T0KEN",
+    }
     resolved = resolve_profile(env=env)
     assert resolved.api_key == KEY_B  # GOOGLE_API_KEY wins, as in google-genai
     assert resolved.endpoint == "https://relay.example.com/acct/T0KEN"
@@ -220,13 +234,26 @@ def test_backup_resolution(secret_service):
     backup = resolve_backup(resolved)
     assert backup is not None
     assert (backup.name, backup.api_key, backup.tier, backup.project, backup.source, backup.backup) == (
-        "paid", KEY_B, "tier1", "billing", "backup", None)
+        "paid",
+        KEY_B,
+        "tier1",
+        "billing",
+        "backup",
+        None,
+    )
     assert resolve_backup(backup) is None
 
 
 def test_resolved_profile_repr_masks_secrets():
-    resolved = ResolvedProfile(name="a", api_key=KEY_A, endpoint="https://relay.example.com/acct/T0KEN",
-                               api_version=None, tier="free", project="a", source="flag")
+    resolved = ResolvedProfile(
+        name="a",
+        api_key=KEY_A,
+        endpoint="https://relay.example.com/acct/T0KEN",
+        api_version=None,
+        tier="free",
+        project="a",
+        source="flag",
+    )
     for text in (repr(resolved), str(resolved), f"{resolved}", repr([resolved])):
         assert KEY_A not in text and "T0KEN" not in text
         assert "AIza…ghij" in text and "https://relay.example.com/…" in text

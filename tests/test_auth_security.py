@@ -58,13 +58,21 @@ def test_the_key_appears_nowhere(secret_service, emulator, tmp_path, monkeypatch
     down = f"http://127.0.0.1:{_closed_port()}/acct/{RELAY_TOKEN}?token={RELAY_TOKEN}"
     wrong_path = f"{emulator.base_url}/acct/{RELAY_TOKEN}"  # the emulator answers 404 under this path
 
-    assert gemtui("auth", "add", "sec", "--endpoint", emulator.base_url, "--project", "security-project",
-                  stdin=KEY + "\n") == 0
-    assert gemtui("auth", "add", "relay", "--endpoint", down, "--backup", "sec", "--api-version", "v1beta",
-                  stdin=KEY + "\n") == 0
+    assert (
+        gemtui("auth", "add", "sec", "--endpoint", emulator.base_url, "--project", "security-project", stdin=KEY + "\n")
+        == 0
+    )
+    assert (
+        gemtui(
+            "auth", "add", "relay", "--endpoint", down, "--backup", "sec", "--api-version", "v1beta", stdin=KEY + "\n"
+        )
+        == 0
+    )
     assert gemtui("auth", "add", "wrong-path", "--endpoint", wrong_path, stdin=KEY) == 0
-    assert gemtui("auth", "add", "sec", "--endpoint", emulator.base_url, "--project", "security-project",
-                  stdin=KEY + "\n") == 0  # replace
+    assert (
+        gemtui("auth", "add", "sec", "--endpoint", emulator.base_url, "--project", "security-project", stdin=KEY + "\n")
+        == 0
+    )  # replace
     assert gemtui("auth", "list") == 0
     assert gemtui("auth", "list", "--json") == 0
     assert gemtui("auth", "use", "relay") == 0
@@ -104,6 +112,7 @@ def test_the_key_appears_nowhere(secret_service, emulator, tmp_path, monkeypatch
     written = _files(tmp_path)
     assert any(p.name == "config.toml" for p in written)
     assert any(p.suffix == ".sqlite3" for p in written), "ask should have written the ledger and sessions"
+    assert any(p.name == "gemtui.log" for p in written), "the failures should have been logged, and searched"
     for path in written:
         data = path.read_bytes()
         for needle in (KEY, RELAY_TOKEN):
@@ -114,8 +123,7 @@ def test_the_key_appears_nowhere(secret_service, emulator, tmp_path, monkeypatch
 def test_ask_through_a_relay_hides_its_token(secret_service, emulator, monkeypatch, capsys):
     emulator.add_key(KEY, "security-project")
     gemtui = _Session(monkeypatch, capsys)
-    assert gemtui("auth", "add", "wrong-path", "--endpoint", f"{emulator.base_url}/acct/{RELAY_TOKEN}",
-                  stdin=KEY) == 0
+    assert gemtui("auth", "add", "wrong-path", "--endpoint", f"{emulator.base_url}/acct/{RELAY_TOKEN}", stdin=KEY) == 0
     assert gemtui("ask", "--profile", "wrong-path", "hi") != 0
     text = gemtui.outputs[-1][1]
     assert _leak(text, KEY) is None

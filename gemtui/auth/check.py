@@ -13,7 +13,6 @@ from typing import Any
 
 from gemtui.auth.resolve import ResolvedProfile
 from gemtui.errors import one_line
-from gemtui.exitcodes import EXIT_ERROR, EXIT_OK
 
 CHECK_MODEL = "gemini-2.5-flash"
 
@@ -21,9 +20,8 @@ CHECK_MODEL = "gemini-2.5-flash"
 @dataclass(frozen=True)
 class CheckResult:
     ok: bool
-    message: str          # one line, key and endpoint path masked
-    exit_code: int
-    kind: str | None = None  # the classifier's failure kind when not ok
+    message: str  # one line, key and endpoint path masked
+    kind: str | None = None  # the classifier's failure kind when not ok (the CLI maps it to an exit status)
 
 
 def check_profile(
@@ -39,16 +37,20 @@ def check_profile(
     client = None
     try:
         client = make_client(
-            api_key=profile.api_key, base_url=profile.endpoint, api_version=profile.api_version
+            api_key=profile.api_key,
+            base_url=profile.endpoint,
+            api_version=profile.api_version,
+            headers=profile.headers,
+            proxy=profile.proxy,
         )
         info = client.models.get(model=model)
     except Exception as exc:
         try:
             failure = classify(exc, secrets=secrets)
-            message, code, kind = str(failure.message), int(failure.exit_code), str(failure.kind)
+            message, kind = str(failure.message), str(failure.kind)
         except Exception:  # a classifier bug must not turn into a traceback either
-            message, code, kind = one_line(exc, secrets), EXIT_ERROR, "unknown"
-        return CheckResult(False, profile.redact(f"{who}: {message}"), code, kind)
+            message, kind = one_line(exc, secrets), "unknown"
+        return CheckResult(False, profile.redact(f"{who}: {message}"), kind)
     finally:
         _close(client)
     details = []
@@ -61,7 +63,7 @@ def check_profile(
     extra = f" ({', '.join(details)})" if details else ""
     version = f", API {profile.api_version}" if profile.api_version else ""
     message = f"ok: {who}{version}: the key was accepted and {model} is available{extra}"
-    return CheckResult(True, profile.redact(message), EXIT_OK)
+    return CheckResult(True, profile.redact(message))
 
 
 def _close(client: Any) -> None:

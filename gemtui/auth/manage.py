@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from gemtui.auth.endpoints import mask_endpoint, validate_endpoint
+from gemtui.auth.endpoints import mask_endpoint, mask_proxy, validate_endpoint, validate_proxy
 from gemtui.auth.errors import ProfileError, SecretStoreError
+from gemtui.auth.headers import Header, describe_headers
 from gemtui.auth.profiles import (
     ENV_PROFILE,
     Profile,
     active_profile_name,
+    check_api,
     check_name,
     check_tier,
     delete_profile_entry,
@@ -42,15 +44,19 @@ class ProfileView:
 
     name: str
     active: bool
-    key: str            # masked key, or a note such as "(no key stored)"
+    key: str  # masked key, or a note such as "(no key stored)"
     key_state: KeyState
-    endpoint: str       # scheme://host/… or "official API"
+    endpoint: str  # scheme://host/… or "official API"
     tier: str
     project: str
     api_version: str | None
     backup: str | None
     allow_insecure_http: bool = False
     note: str | None = None  # why the key could not be read, one line
+    headers: str = ""  # custom header names, values masked: "X-Relay-Key: …"
+    proxy: str = "none"  # scheme://host:port/… or "none"
+    api: str = "gemini"  # the wire: "gemini" or "openai"
+    model: str | None = None  # an OpenAI-compatible profile's default model
 
 
 @dataclass(frozen=True)
@@ -83,13 +89,15 @@ def list_profile_views(
     active = active_profile_name(config)
     views: list[ProfileView] = []
     for profile in list_profiles(config):
-        key_text, state, endpoint, note = "(no key stored)", "missing", "?", None
+        key_text, state, endpoint, note, headers, proxy = "(no key stored)", "missing", "?", None, "", "?"
         try:
             key = store.get_api_key(profile.name)
             endpoint = mask_endpoint(store.get_endpoint(profile.name))
+            proxy = mask_proxy(store.get_proxy(profile.name))
+            headers = describe_headers(store.get_headers(profile.name))
             if key:
                 key_text, state = mask(key), "stored"
-        except SecretStoreError as exc:
+        except (SecretStoreError, ProfileError) as exc:
             key_text, state, note = "(store unavailable)", "unavailable", str(exc)
         views.append(
             ProfileView(
@@ -104,6 +112,10 @@ def list_profile_views(
                 backup=profile.backup,
                 allow_insecure_http=profile.allow_insecure_http,
                 note=note,
+                headers=headers,
+                proxy=proxy,
+                api=profile.api,
+                model=profile.model,
             )
         )
     env_key = next((env[v].strip() for v in ENV_KEY_VARS if env.get(v, "").strip()), "")
@@ -137,14 +149,24 @@ def add_profile(
     allow_insecure_http: bool = False,
     activate: bool | None = None,
     store: SecretStore | None = None,
+    headers: tuple[Header, ...] | list[Header] = (),
+    proxy: str | None = None,
+    api: str = "gemini",
+    model: str | None = None,
+    rpm: int | None = None,
+    tpm: int | None = None,
 ) -> AddResult:
     """Create or replace a profile: secrets to the store first, then the config entry.
 
-    Re-adding describes the profile afresh: no `endpoint` means the official API again. `activate`
+    Re-adding describes the profile afresh: no `endpoint` means the official API again, no headers
+    or proxy means none. `headers` are (name, value) pairs already checked by `parse_header`. `activate`
     None makes the profile active only when no usable profile is active yet.
     """
     check_name(name)
     check_tier(tier)
+    check_api(api)
+    if api == "openai" and not endpoint:
+        raise ProfileError("an OpenAI-compatible profile needs --endpoint URL (e.g. https://api.deepseek.com/v1)")
     api_key = api_key.strip()
     if not api_key:
         raise ProfileError("the API key is empty; nothing was stored")
@@ -152,6 +174,8 @@ def add_profile(
         raise ProfileError("the API key contains blanks; paste it again (nothing was stored)")
     if endpoint is not None:
         endpoint = validate_endpoint(endpoint, allow_insecure_http=allow_insecure_http)
+    if proxy is not None:
+        proxy = validate_proxy(proxy)
     config = load_config()
     if backup is not None:
         _check_backup(name, backup, config)
@@ -162,12 +186,18 @@ def add_profile(
         api_version=(api_version or "").strip() or None,
         backup=backup or None,
         allow_insecure_http=allow_insecure_http,
+        api=api,
+        model=(model or "").strip() or None,
+        rpm=rpm,
+        tpm=tpm,
     )
     replaced = find_profile(name, config) is not None
     store = store or open_store(config)
     store.set_api_key(name, api_key)
     try:
         store.set_endpoint(name, endpoint)
+        store.set_headers(name, tuple(headers))
+        store.set_proxy(name, proxy)
         write_profile(profile)
     except Exception:
         if not replaced:  # leave nothing behind for a profile that was never created
@@ -210,6 +240,29 @@ def update_profile(
     new = Profile(**{**_profile_fields(old), **changes})
     write_profile(new)
     return new
+
+
+def update_secrets(
+    name: str,
+    *,
+    headers: tuple[Header, ...] | object = _UNSET,
+    proxy: str | None | object = _UNSET,
+    store: SecretStore | None = None,
+) -> tuple[tuple[Header, ...], str | None]:
+    """Replace a profile's custom headers and/or proxy in the secret store, leaving its key alone.
+
+    Returns the headers and proxy now stored. Empty headers / a None proxy forget them.
+    """
+    config = load_config()
+    get_profile(name, config)
+    store = store or open_store(config)
+    if proxy is not _UNSET and proxy is not None:
+        proxy = validate_proxy(str(proxy))
+    if headers is not _UNSET:
+        store.set_headers(name, tuple(headers))  # type: ignore[arg-type]
+    if proxy is not _UNSET:
+        store.set_proxy(name, proxy)  # type: ignore[arg-type]
+    return store.get_headers(name), store.get_proxy(name)
 
 
 def use_profile(name: str | None) -> Profile | None:

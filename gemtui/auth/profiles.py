@@ -10,6 +10,12 @@ project = "acme-prod"        # profiles with one project label share one quota l
 api_version = "v1beta"      # optional
 backup = "paid"             # optional failover profile
 allow_insecure_http = false # optional
+
+[profiles.deepseek]
+api = "openai"              # the wire: "gemini" (default) or "openai" (OpenAI-compatible Chat Completions)
+model = "deepseek-chat"     # optional: the model it answers with when none is named
+rpm = 60                    # optional: limits that apply where the server states none in its headers
+tpm = 1000000
 ```
 
 The key and the endpoint are secrets and live in the secret store (see `secrets.py`); the config
@@ -39,6 +45,10 @@ class Profile:
     api_version: str | None = None
     backup: str | None = None
     allow_insecure_http: bool = False
+    api: str = "gemini"  # which wire: "gemini" or "openai" (OpenAI-compatible Chat Completions)
+    model: str | None = None  # an OpenAI-compatible profile's default model
+    rpm: int | None = None  # limits for its models where the server's headers state none
+    tpm: int | None = None
 
     def __post_init__(self) -> None:
         if not self.project:
@@ -52,21 +62,40 @@ class Profile:
             table["backup"] = self.backup
         if self.allow_insecure_http:
             table["allow_insecure_http"] = True
+        if self.api != "gemini":
+            table["api"] = self.api
+        if self.model:
+            table["model"] = self.model
+        for dim in ("rpm", "tpm"):
+            if getattr(self, dim) is not None:
+                table[dim] = getattr(self, dim)
         return table
+
+    @property
+    def limits(self) -> dict[str, int]:
+        """The limits this profile sets for its models ({} when none)."""
+        return {dim: value for dim in ("rpm", "tpm") if (value := getattr(self, dim)) is not None}
 
 
 def check_name(name: str) -> str:
     """Names become TOML keys and keyring usernames (`NAME:api_key`), so keep them plain."""
     if name == ENV_PROFILE:
-        raise ProfileError(
-            f"{ENV_PROFILE!r} is reserved for the key taken from the environment; pick another name"
-        )
+        raise ProfileError(f"{ENV_PROFILE!r} is reserved for the key taken from the environment; pick another name")
     if not _NAME.match(name or ""):
         raise ProfileError(
             f"bad profile name {name[:40]!r}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     return name
+
+
+API_KINDS = ("gemini", "openai")
+
+
+def check_api(api: str) -> str:
+    if api not in API_KINDS:
+        raise ProfileError(f"unknown API kind {api!r}; choose one of {', '.join(API_KINDS)}")
+    return api
 
 
 def check_tier(tier: str) -> str:
@@ -86,7 +115,16 @@ def _from_table(name: str, table: dict[str, Any]) -> Profile:
         api_version=str(api_version) if api_version else None,
         backup=str(backup) if backup else None,
         allow_insecure_http=bool(table.get("allow_insecure_http", False)),
+        api=str(table.get("api")) if table.get("api") in API_KINDS else "gemini",
+        model=str(table["model"]) if table.get("model") else None,
+        rpm=_whole(table.get("rpm")),
+        tpm=_whole(table.get("tpm")),
     )
+
+
+def _whole(value: Any) -> int | None:
+    """A limit from the config file: a whole number from 0, else none."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _tables(config: Config) -> dict[str, dict[str, Any]]:
@@ -131,7 +169,7 @@ def write_profile(profile: Profile) -> None:
     update_config(mutate)
 
 
-_KNOWN = ("tier", "project", "api_version", "backup", "allow_insecure_http")
+_KNOWN = ("tier", "project", "api_version", "backup", "allow_insecure_http", "api", "model", "rpm", "tpm")
 
 
 def delete_profile_entry(name: str) -> None:

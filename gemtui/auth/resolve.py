@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gemtui.auth.endpoints import endpoint_secrets, mask_endpoint, redact_endpoint, validate_endpoint
+from gemtui.auth.endpoints import endpoint_secrets, mask_endpoint, mask_proxy, validate_endpoint, validate_proxy
 from gemtui.auth.errors import AuthError, ProfileError
+from gemtui.auth.headers import Header, describe_headers, header_secrets
 from gemtui.auth.profiles import ENV_PROFILE, Profile, active_profile_name, find_profile
 from gemtui.auth.secrets import SecretStore, open_store
 from gemtui.config import Config, load_config
 from gemtui.errors import mask, scrub
+from gemtui.log import add_secrets
 
 Source = Literal["flag", "active", "env", "backup"]
 
@@ -38,6 +40,13 @@ class ResolvedProfile:
     project: str
     source: Source
     backup: str | None = None
+    headers: tuple[Header, ...] = field(default=(), repr=False)  # custom request headers (values secret)
+    proxy: str | None = field(default=None, repr=False)  # None = the environment's, if any
+    api: str = "gemini"  # the wire: "gemini" or "openai"
+    model: str | None = None  # an OpenAI-compatible profile's default model
+
+    def __post_init__(self) -> None:
+        add_secrets(*self.secrets)  # the log file masks them from the moment they are known
 
     @property
     def masked_key(self) -> str:
@@ -48,26 +57,37 @@ class ResolvedProfile:
         return mask_endpoint(self.endpoint)
 
     @property
-    def secrets(self) -> tuple[str, ...]:
-        """What `gemtui.errors.scrub` must hide in text derived from a call made as this profile.
+    def masked_proxy(self) -> str:
+        return mask_proxy(self.proxy)
 
-        The endpoint counts only when its path or query could carry a token.
-        """
-        hidden = self.endpoint if self.endpoint and self.masked_endpoint != self.endpoint else None
-        return tuple(s for s in (self.api_key, hidden, *endpoint_secrets(self.endpoint)) if s)
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What `gemtui.errors.scrub` must hide in text derived from a call made as this profile:
+        the key (masked), and the endpoint's path/query, header values and proxy credentials (whole)."""
+        return profile_secrets(self.api_key, self.endpoint, self.headers, self.proxy)
 
     def redact(self, text: str) -> str:
         """`text` with the endpoint shown as scheme://host/…, its token-bearing parts cut, the key masked."""
-        return scrub(redact_endpoint(text, self.endpoint), (self.api_key,))
+        return scrub(text, self.secrets)
 
     def __repr__(self) -> str:
         return (
             f"ResolvedProfile(name={self.name!r}, api_key={self.masked_key!r}, "
             f"endpoint={self.masked_endpoint!r}, api_version={self.api_version!r}, tier={self.tier!r}, "
-            f"project={self.project!r}, source={self.source!r}, backup={self.backup!r})"
+            f"project={self.project!r}, source={self.source!r}, backup={self.backup!r}, "
+            f"headers={describe_headers(self.headers)!r}, proxy={self.masked_proxy!r}, api={self.api!r})"
         )
 
     __str__ = __repr__
+
+
+def profile_secrets(
+    api_key: str | None, endpoint: str | None, headers: tuple[Header, ...] = (), proxy: str | None = None
+) -> tuple[str, ...]:
+    """Everything to scrub from text derived from calls made with these settings (one list for the
+    CLI, the TUI and the log)."""
+    pieces = (api_key, *endpoint_secrets(endpoint), *header_secrets(headers), *endpoint_secrets(proxy))
+    return tuple(s for s in pieces if s)
 
 
 NO_KEY_MESSAGE = (
@@ -103,8 +123,7 @@ def resolve_profile(
         profile = find_profile(active, config)
         if profile is None:
             raise ProfileError(
-                f"the active profile {active[:64]!r} is not in the config file; "
-                "pick one with `gemtui auth use NAME`"
+                f"the active profile {active[:64]!r} is not in the config file; pick one with `gemtui auth use NAME`"
             )
         return _from_stored(profile, "active", config, store)
     return _from_env(env, config, "env")
@@ -133,9 +152,7 @@ def _fields(resolved: ResolvedProfile) -> dict[str, object]:
     return {f: getattr(resolved, f) for f in resolved.__dataclass_fields__}
 
 
-def _from_stored(
-    profile: Profile, source: Source, config: Config, store: SecretStore | None
-) -> ResolvedProfile:
+def _from_stored(profile: Profile, source: Source, config: Config, store: SecretStore | None) -> ResolvedProfile:
     store = store or open_store(config)
     key = store.get_api_key(profile.name)
     if not key:
@@ -146,6 +163,10 @@ def _from_stored(
     endpoint = store.get_endpoint(profile.name)
     if endpoint:
         endpoint = validate_endpoint(endpoint, allow_insecure_http=profile.allow_insecure_http)
+    headers = store.get_headers(profile.name)
+    proxy = store.get_proxy(profile.name)
+    if proxy:
+        proxy = validate_proxy(proxy)
     return ResolvedProfile(
         name=profile.name,
         api_key=key,
@@ -155,6 +176,10 @@ def _from_stored(
         project=profile.project,
         source=source,
         backup=profile.backup,
+        headers=headers,
+        proxy=proxy or None,
+        api=profile.api,
+        model=profile.model,
     )
 
 

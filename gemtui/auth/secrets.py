@@ -1,7 +1,8 @@
 """Where keys and relay endpoints live: the OS keyring, or a 0600 file the user explicitly chose.
 
-Keyring entries use service "gemtui" and usernames `NAME:api_key` / `NAME:endpoint` (relay URLs
-often carry an account token, so they are secrets too). When the only keyring is the fail or null
+Keyring entries use service "gemtui" and usernames `NAME:api_key`, `NAME:endpoint`, `NAME:headers`
+and `NAME:proxy` (relay URLs and headers often carry an account token, a proxy URL a password, so
+they are secrets too). When the only keyring is the fail or null
 backend, nothing is stored anywhere: the user is told the two choices (environment variable, or
 the opt-in file store) instead of a key silently landing in plaintext.
 """
@@ -23,7 +24,10 @@ from gemtui.errors import one_line
 SERVICE = "gemtui"
 API_KEY = "api_key"
 ENDPOINT = "endpoint"
-FIELDS = (API_KEY, ENDPOINT)
+HEADERS = "headers"  # custom request headers, JSON: relays authenticate with them
+PROXY = "proxy"  # a proxy URL may carry a password
+LEDGER_PASSWORD = "ledger_password"  # the team ledger's Redis password ([ledger] password_secret names it)
+FIELDS = (API_KEY, ENDPOINT, HEADERS, PROXY, LEDGER_PASSWORD)
 
 FILE_STORE_NAME = "secrets.json"
 FILE_STORE_WARNING = (
@@ -77,6 +81,29 @@ class SecretStore:
             self.set(profile, ENDPOINT, endpoint)
         else:
             self.delete(profile, ENDPOINT)
+
+    def _set_or_forget(self, profile: str, field: str, value: str | None) -> None:
+        if value:
+            self.set(profile, field, value)
+        else:
+            self.delete(profile, field)
+
+    def get_headers(self, profile: str) -> tuple[tuple[str, str], ...]:
+        from gemtui.auth.headers import decode_headers
+
+        return decode_headers(self.get(profile, HEADERS))
+
+    def set_headers(self, profile: str, headers: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> None:
+        """Store a profile's custom headers (names and values), or forget them (empty)."""
+        from gemtui.auth.headers import encode_headers
+
+        self._set_or_forget(profile, HEADERS, encode_headers(headers) if headers else None)
+
+    def get_proxy(self, profile: str) -> str | None:
+        return self.get(profile, PROXY)
+
+    def set_proxy(self, profile: str, proxy: str | None) -> None:
+        self._set_or_forget(profile, PROXY, proxy)
 
     def delete_profile(self, profile: str) -> None:
         for field in FIELDS:
@@ -162,13 +189,20 @@ class KeyringStore(SecretStore):
         if not value:
             raise ValueError("refusing to store an empty secret")
         self._call(
-            f"store the {field} of {profile!r}", "set_password", SERVICE, _username(profile, field), value,
+            f"store the {field} of {profile!r}",
+            "set_password",
+            SERVICE,
+            _username(profile, field),
+            value,
             secret=value,
         )
 
     def delete(self, profile: str, field: str) -> None:
         self._call(
-            f"delete the {field} of {profile!r}", "delete_password", SERVICE, _username(profile, field),
+            f"delete the {field} of {profile!r}",
+            "delete_password",
+            SERVICE,
+            _username(profile, field),
             absent_ok=True,
         )
 
