@@ -31,8 +31,9 @@ def test_queue_keeps_order_and_supports_cancel_edit_merge(tmp_path):
         queue.merge([a.id, b.id])  # b was cancelled
     with pytest.raises(QueueError):
         queue.edit(a.id, "   ")
-    assert [i.prompt for i in RequestQueue(tmp_path / "q.sqlite3").items()] == [
-        "first", "third, edited\n\nfourth"], "the queue is on disk"
+    assert [i.prompt for i in RequestQueue(tmp_path / "q.sqlite3").items()] == ["first", "third, edited\n\nfourth"], (
+        "the queue is on disk"
+    )
 
 
 def test_items_a_killed_process_was_sending_are_put_back_in_line(tmp_path):
@@ -47,6 +48,35 @@ def test_items_a_killed_process_was_sending_are_put_back_in_line(tmp_path):
     waiting = RequestQueue(path).recover()
     assert [(i.prompt, i.state) for i in waiting] == [("in flight", "queued"), ("waiting", "queued")]
     assert "resumed" in (waiting[0].reason or "")
+
+
+def test_finished_rows_are_dropped_after_a_week_waiting_ones_never(tmp_path):
+    from gemtui.chat.queue import BATCH_KEEP_S, FINISHED_KEEP_S
+
+    now = [1_000_000_000.0]
+    q = RequestQueue(tmp_path / "q.sqlite3", clock=lambda: now[0])
+    old_done, old_failed, old_waiting = (q.add(1, p) for p in ("a", "b", "c"))
+    q.mark(old_done.id, "done")
+    q.mark(old_failed.id, "failed", error="boom")
+    q.start_batch("old", input_path="in.txt", out_path="out.jsonl", options={}, total=1)
+    q.finish_batch("old")
+    q.start_batch("held", input_path="in2.txt", out_path=None, options={}, total=1)
+    held = q.add_many(["d"], batch_id="held")[0]
+    q.finish_batch("held")  # killed later in its life: its prompt still waits
+    now[0] += FINISHED_KEEP_S - 60
+    recent = q.add(1, "e")
+    q.mark(recent.id, "cancelled")
+    assert q.purge_finished() == 0  # not a week old yet
+    now[0] += 120
+    waiting = q.recover()
+    assert {i.id for i in waiting} == {old_waiting.id, held.id}  # waiting rows are never dropped
+    assert q.get(old_done.id) is None and q.get(old_failed.id) is None
+    assert q.get(recent.id) is not None
+    assert {b.id for b in q.batches()} == {"old", "held"}
+    now[0] += BATCH_KEEP_S
+    q.purge_finished()
+    assert {b.id for b in q.batches()} == {"held"}  # its prompt still waits for `gemtui queue --resume`
+    q.close()
 
 
 def test_a_corrupt_queue_file_is_moved_aside(tmp_path):
@@ -106,15 +136,32 @@ def test_batch_command_writes_jsonl_and_warns_about_the_day(emulator, tmp_path, 
     from gemtui.config import update_config
 
     update_config(lambda doc: doc.setdefault("limits", {}).update({"gemini-2.5-flash": {"rpd": 2}}))
-    code = main(["ask", "--endpoint", emulator.base_url, "--model", "flash", "--batch", str(prompts),
-                 "--out", str(out)])
+    code = main(
+        ["ask", "--endpoint", emulator.base_url, "--model", "flash", "--batch", str(prompts), "--out", str(out)]
+    )
     err = capsys.readouterr().err
     assert "this batch has 3 prompts" in err and "leave 2" in err
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 3
     assert {tuple(sorted(line)) for line in lines} == {
-        ("error", "index", "input_tokens", "model", "output_tokens", "prompt", "queued_s", "text")}
+        (
+            "batch",
+            "cached",
+            "error",
+            "index",
+            "input_tokens",
+            "model",
+            "output_tokens",
+            "prompt",
+            "prompt_sha",
+            "queued_s",
+            "text",
+            "thoughts_tokens",
+        )
+    }
+    assert not any(line["cached"] for line in lines)  # three different prompts: nothing to serve again
     answered = [line for line in lines if not line["error"]]
+    assert all(line["thoughts_tokens"] > 0 for line in answered)  # 2.5 Pro and Flash think
     refused = [line for line in lines if line["error"]]
     assert len(answered) == 2 and len(refused) == 1 and "RPD" in refused[0]["error"]
     assert code == 6 and "batch finished: 2 answered, 1 failed" in err
@@ -139,3 +186,43 @@ async def test_batch_to_an_image_model_books_its_images(emulator, engine_factory
     assert progress.done == 3
     gauge = engine.gauges("proj-other", [image])[image]["ipm"]
     assert gauge.used == 3 == emulator.counters()["proj-other"][image]["ipm"]
+
+
+async def test_a_batch_stopped_while_a_prompt_is_answered_writes_no_answer_for_it(
+    emulator, engine_factory, shared_clock, tmp_path
+):
+    import asyncio
+
+    engine = engine_factory()
+    client = make_client("key-c", emulator.base_url)
+    emulator.set_fault("slow_first_byte", count=1, seconds=1.0, model=PRO)
+    queue = RequestQueue(tmp_path / "q.sqlite3")
+    results, seen = [], []
+    batch = asyncio.ensure_future(
+        run_batch(
+            ["slow [[tokens=10]]"],
+            engine=engine,
+            client=client,
+            project="proj-other",
+            make_request=single_turn_request(Request(turns=[], preference="pro")),
+            on_result=results.append,
+            on_progress=seen.append,
+            queue=queue,
+            tick_s=None,
+        )
+    )
+    for _ in range(200):  # the prompt is on the wire, waiting for its first byte
+        if seen and seen[-1].sending == 1:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    batch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await batch
+    assert results == [], "a prompt never answered is not written out as answered (a rerun sends it)"
+    (item,) = queue.items(("queued", "sending", "done", "failed", "cancelled"))
+    assert item.state == "cancelled" and item.model == PRO
+    for _ in range(100):  # the emulator answers the abandoned request after its delay
+        if emulator.counters().get("proj-other", {}).get(PRO, {}).get("accepted"):
+            break
+        await asyncio.sleep(0.05)

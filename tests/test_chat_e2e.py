@@ -9,26 +9,13 @@ from __future__ import annotations
 import pytest
 
 from gemtui.chat.sender import Failed, Finished, Request, Retrying, Routed, Target, Waiting, send
-from gemtui.gemini.client import Turn, make_client
+from gemtui.gemini.client import make_client
 from gemtui.quota.limits import LimitTable
 from gemtui.quota.pacific import next_midnight_ms
-from tests.fixtures_e2e import collect
+from gemtui.turns import Turn
+from tests.fixtures_e2e import PROJECT, ask, collect, server
 
 PRO, FLASH = "gemini-2.5-pro", "gemini-2.5-flash"
-PROJECT = "proj-shared"
-
-
-def ask(text: str, preference: str = "auto", **kwargs) -> Request:
-    return Request(turns=[Turn("user", text + " [[tokens=12]]")], preference=preference, **kwargs)
-
-
-@pytest.fixture
-def client(emulator):
-    return make_client("key-a", emulator.base_url)
-
-
-def server(emulator, model: str, project: str = PROJECT) -> dict:
-    return emulator.counters().get(project, {}).get(model, {})
 
 
 async def test_forced_pro_waits_out_the_minute_instead_of_a_429(emulator, engine_factory, client, shared_clock):
@@ -96,8 +83,9 @@ async def test_per_day_limit_blocks_the_model_until_pacific_midnight_across_rest
     emulator.set_limits(PRO, "free", rpd=2)  # the server's real limit is lower than the table's 100
     engine = engine_factory()
     for n in range(2):
-        assert isinstance((await collect(send(ask(f"q{n}", "pro"), engine=engine, client=client,
-                                              project=PROJECT)))[-1], Finished)
+        assert isinstance(
+            (await collect(send(ask(f"q{n}", "pro"), engine=engine, client=client, project=PROJECT)))[-1], Finished
+        )
     await shared_clock.sleep(61)
     events = await collect(send(ask("third", "pro"), engine=engine, client=client, project=PROJECT))
     assert isinstance(events[-1], Failed) and events[-1].failure.kind == "rate_limited"
@@ -126,7 +114,8 @@ async def test_bare_429_backs_off_without_touching_quota(emulator, engine_factor
     assert [type(e).__name__ for e in events if isinstance(e, Retrying)] == ["Retrying"]
     assert isinstance(events[-1], Finished)
     gauge = engine.gauges(PROJECT, [PRO])[PRO]["rpm"]
-    assert gauge.limit == 5 and gauge.source == "table" and gauge.invisible == 0 and gauge.used == 1
+    assert gauge.limit == 5 and gauge.source == "table" and gauge.invisible == 0
+    assert gauge.used == 2, "the bare 429'd attempt stays booked: nothing proves the server did not count it"
 
 
 async def test_overload_is_retried_with_backoff(emulator, engine_factory, client):
@@ -134,14 +123,15 @@ async def test_overload_is_retried_with_backoff(emulator, engine_factory, client
     emulator.set_fault("overloaded", count=2)
     events = await collect(send(ask("x", "pro"), engine=engine, client=client, project=PROJECT))
     assert sum(isinstance(e, Retrying) for e in events) == 2 and isinstance(events[-1], Finished)
-    assert engine.gauges(PROJECT, [PRO])[PRO]["rpm"].used == 1, "refused attempts are not booked"
+    assert engine.gauges(PROJECT, [PRO])[PRO]["rpm"].used == 3, "a 5xx'd attempt left: it stays booked"
 
 
 @pytest.mark.parametrize("key,model,kind", [("not-a-key", "pro", "auth"), ("key-a", "gemini-9-ultra", "not_found")])
 async def test_hopeless_requests_fail_at_once(emulator, engine_factory, key, model, kind):
     engine = engine_factory()
-    events = await collect(send(ask("x", model), engine=engine, client=make_client(key, emulator.base_url),
-                                project=PROJECT))
+    events = await collect(
+        send(ask("x", model), engine=engine, client=make_client(key, emulator.base_url), project=PROJECT)
+    )
     assert not any(isinstance(e, Retrying) for e in events)
     assert isinstance(events[-1], Failed) and events[-1].failure.kind == kind
     assert "not-a-key" not in events[-1].failure.message
@@ -171,8 +161,14 @@ async def test_a_prompt_above_tpm_is_refused_before_sending(emulator, engine_fac
 async def test_engine_books_what_the_server_counted(emulator, engine_factory, client):
     engine = engine_factory()
     for n in range(4):
-        await collect(send(ask(f"prompt number {n} " + "lorem ipsum " * (50 * n), "flash"), engine=engine,
-                           client=client, project=PROJECT))
+        await collect(
+            send(
+                ask(f"prompt number {n} " + "lorem ipsum " * (50 * n), "flash"),
+                engine=engine,
+                client=client,
+                project=PROJECT,
+            )
+        )
     ours = engine.gauges(PROJECT, [FLASH])[FLASH]
     theirs = server(emulator, FLASH)
     assert ours["rpm"].used == theirs["rpm"] == 4
@@ -186,8 +182,9 @@ async def test_backup_profile_takes_over_only_when_the_primary_cannot_admit(emul
     backup = Target(backup_engine, make_client("key-c", emulator.base_url), "proj-other", "paid-backup")
     routes = []
     for n in range(6):
-        events = await collect(send(ask(f"q{n}", "pro", threshold_s=20), engine=engine, client=client,
-                                    project=PROJECT, backup=backup))
+        events = await collect(
+            send(ask(f"q{n}", "pro", threshold_s=20), engine=engine, client=client, project=PROJECT, backup=backup)
+        )
         assert isinstance(events[-1], Finished)
         routes.append(next(e for e in events if isinstance(e, Routed)))
     assert [r.via for r in routes] == [""] * 5 + ["paid-backup"]
@@ -198,19 +195,18 @@ async def test_backup_profile_takes_over_only_when_the_primary_cannot_admit(emul
 
 async def test_image_model_on_the_free_tier_is_refused_before_sending(emulator, engine_factory, client):
     engine = engine_factory()
-    events = await collect(send(ask("a cat", "gemini-2.5-flash-image"), engine=engine, client=client,
-                                project=PROJECT))
+    events = await collect(send(ask("a cat", "gemini-2.5-flash-image"), engine=engine, client=client, project=PROJECT))
     assert isinstance(events[-1], Failed) and events[-1].refused_before_sending
     assert "IPM" in events[-1].failure.message
-    assert server(emulator, "gemini-2.5-flash-image") == {} or server(emulator, "gemini-2.5-flash-image")[
-        "accepted"] == 0
+    assert (
+        server(emulator, "gemini-2.5-flash-image") == {} or server(emulator, "gemini-2.5-flash-image")["accepted"] == 0
+    )
 
 
 async def test_image_model_on_tier1_books_images(emulator, engine_factory, client):
     emulator.set_tier(PROJECT, "tier1")
     engine = engine_factory(tier="tier1")
-    events = await collect(send(ask("a cat", "gemini-2.5-flash-image"), engine=engine, client=client,
-                                project=PROJECT))
+    events = await collect(send(ask("a cat", "gemini-2.5-flash-image"), engine=engine, client=client, project=PROJECT))
     assert isinstance(events[-1], Finished) and events[-1].images
     assert events[-1].images[0][1].startswith(b"\x89PNG")
     gauge = engine.gauges(PROJECT, ["gemini-2.5-flash-image"])["gemini-2.5-flash-image"]["ipm"]
@@ -224,8 +220,31 @@ async def test_an_estimate_just_above_tpm_is_checked_with_count_tokens(emulator,
     from gemtui.chat.sender import estimate_cost
 
     assert estimate_cost([Turn("user", prompt)], None, PRO).input_tokens > 2000, "the estimate alone refuses"
-    events = await collect(send(Request(turns=[Turn("user", prompt + "[[tokens=5]]")], preference="pro"),
-                                engine=engine, client=client, project=PROJECT))
+    events = await collect(
+        send(
+            Request(turns=[Turn("user", prompt + "[[tokens=5]]")], preference="pro"),
+            engine=engine,
+            client=client,
+            project=PROJECT,
+        )
+    )
     assert isinstance(events[-1], Finished), events[-1]
     assert 1500 < events[-1].usage.input_tokens <= 2000
     assert server(emulator, PRO)["rejected_429"] == 0
+
+
+async def test_thinking_tokens_are_reported_but_never_booked_as_input_tpm(emulator, engine_factory, client):
+    """TPM counts input tokens: a thinking model's thoughts (output) are shown, not booked against it."""
+    from gemtui.chat.sender import Finished, send
+    from gemtui.generation import GenerationSettings
+    from tests.fixtures_e2e import PROJECT, ask, collect
+
+    engine = engine_factory()
+    request = ask("think about it", "pro", generation=GenerationSettings(thinking_budget=200, temperature=0.1))
+    events = await collect(send(request, engine=engine, client=client, project=PROJECT))
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.usage.thought_tokens > 0
+    tpm = engine.gauges(PROJECT, [finished.model])[finished.model]["tpm"]
+    assert tpm.used == finished.usage.input_tokens  # the prompt only, thoughts left out
+    sent = emulator.generation_log()[-1]
+    assert (sent["thinkingBudget"], sent["temperature"]) == (200, 0.1)

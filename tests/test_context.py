@@ -31,14 +31,28 @@ from gemtui.config import Config
 PRO, FLASH = "gemini-2.5-pro", "gemini-2.5-flash"
 
 
-def make_conversation(pairs: int, *, user_chars: int = 200, model_chars: int = 800, conv_id: int = 1,
-                      request: str | None = "the new question") -> list[Message]:
+def make_conversation(
+    pairs: int,
+    *,
+    user_chars: int = 200,
+    model_chars: int = 800,
+    conv_id: int = 1,
+    request: str | None = "the new question",
+) -> list[Message]:
     """`pairs` answered turns then (optionally) the pending request; ids count up from 1."""
     msgs: list[Message] = []
     for i in range(pairs):
         msgs.append(Message(len(msgs) + 1, conv_id, "user", f"q{i} " + "word " * (user_chars // 5)))
-        msgs.append(Message(len(msgs) + 1, conv_id, "model", f"a{i} " + "text " * (model_chars // 5),
-                            model=FLASH, input_tokens=100 + i))
+        msgs.append(
+            Message(
+                len(msgs) + 1,
+                conv_id,
+                "model",
+                f"a{i} " + "text " * (model_chars // 5),
+                model=FLASH,
+                input_tokens=100 + i,
+            )
+        )
     if request is not None:
         msgs.append(Message(len(msgs) + 1, conv_id, "user", request))
     return msgs
@@ -193,7 +207,7 @@ def test_an_oversized_request_is_truncated_when_allowed(est):
 def test_the_budget_follows_the_model(est):
     msgs = make_conversation(60)
     b = budget(None)
-    b.set_model_tpm(PRO, 20_000)    # a Pro-like minute: share 0.5 -> 10k
+    b.set_model_tpm(PRO, 20_000)  # a Pro-like minute: share 0.5 -> 10k
     b.set_model_tpm(FLASH, 80_000)  # a Flash-like minute: share 0.5 -> 40k
     pro = plan_context(msgs, "sys", PRO, b, est)
     flash = plan_context(msgs, "sys", FLASH, b, est)
@@ -247,13 +261,15 @@ def test_last_real_comes_from_reconciliation(est):
 def reference_plan(msgs, system, model, limit_tokens, est):
     """The rules written the slow, obvious way (no caches, no prefix sums)."""
     factor = est.factor(model)
-    request = msgs[-1] if msgs and msgs[-1].role == "user" and msgs[-1].status not in ("error", "compacted") \
-        and msgs[-1].text else None
+    request = (
+        msgs[-1]
+        if msgs and msgs[-1].role == "user" and msgs[-1].status not in ("error", "compacted") and msgs[-1].text
+        else None
+    )
     history = msgs[:-1] if request is not None else msgs
 
     def eligible(m):
-        return m.status not in ("error", "compacted") and m.text and not (m.role == "model" and
-                                                                           m.status == "pending")
+        return m.status not in ("error", "compacted") and m.text and not (m.role == "model" and m.status == "pending")
 
     def raw(m):
         return est.raw_message(m)
@@ -290,8 +306,7 @@ def test_the_budget_is_never_exceeded_on_random_conversations():
         b = budget(limit)
         msgs: list[Message] = []
         for turn in range(rng.randint(1, 40)):
-            msgs.append(Message(len(msgs) + 1, trial, "user", "u " * rng.randint(1, 300),
-                                pinned=rng.random() < 0.05))
+            msgs.append(Message(len(msgs) + 1, trial, "user", "u " * rng.randint(1, 300), pinned=rng.random() < 0.05))
             try:
                 plan = plan_context(msgs, "system " * rng.randint(0, 20), FLASH, b, est)
             except ContextTooLarge:
@@ -302,8 +317,16 @@ def test_the_budget_is_never_exceeded_on_random_conversations():
             assert plan.left_out + len(plan.sent) <= len(msgs)
             for _ in range(rng.choice((1, 1, 2))):
                 status = rng.choice(("complete", "complete", "complete", "partial", "error"))
-                msgs.append(Message(len(msgs) + 1, trial, "model", "m " * rng.randint(0, 500), status=status,
-                                    pinned=rng.random() < 0.05))
+                msgs.append(
+                    Message(
+                        len(msgs) + 1,
+                        trial,
+                        "model",
+                        "m " * rng.randint(0, 500),
+                        status=status,
+                        pinned=rng.random() < 0.05,
+                    )
+                )
 
 
 def test_incremental_plans_equal_reference_plans():
@@ -314,8 +337,9 @@ def test_incremental_plans_equal_reference_plans():
         system = "be brief " * rng.randint(0, 10)
         msgs: list[Message] = []
         for _ in range(rng.randint(2, 30)):
-            msgs.append(Message(len(msgs) + 1, 100 + trial, "user", "u " * rng.randint(1, 120),
-                                pinned=rng.random() < 0.08))
+            msgs.append(
+                Message(len(msgs) + 1, 100 + trial, "user", "u " * rng.randint(1, 120), pinned=rng.random() < 0.08)
+            )
             try:
                 plan = plan_context(msgs, system, FLASH, budget(limit), est)
             except ContextTooLarge:
@@ -325,8 +349,7 @@ def test_incremental_plans_equal_reference_plans():
                 assert plan.total_tokens <= limit
             status = rng.choice(("complete", "complete", "partial", "error"))
             answer = "m " * rng.randint(0, 200)
-            msgs.append(Message(len(msgs) + 1, 100 + trial, "model", answer, status=status,
-                                pinned=rng.random() < 0.08))
+            msgs.append(Message(len(msgs) + 1, 100 + trial, "model", answer, status=status, pinned=rng.random() < 0.08))
 
 
 def test_reloaded_and_edited_messages_give_the_same_plans(est):
@@ -367,8 +390,9 @@ def test_compaction_request_and_cost(tmp_path, est):
     assert job.covered_ids == plan.left_out_ids and job.system == SUMMARY_SYSTEM
     assert "question 0:" in job.request_text
     assert "User: " in job.request_text and "Model: " in job.request_text
-    assert job.input_tokens == est.scale(job.model, est.raw_system(SUMMARY_SYSTEM)
-                                         + est.raw_for_text(job.request_text) + 4)
+    assert job.input_tokens == est.scale(
+        job.model, est.raw_system(SUMMARY_SYSTEM) + est.raw_for_text(job.request_text) + 4
+    )
     line = job.describe(rpm_left=14, tpm_left=200_000, rpd_left=400)
     assert line.startswith("/compact: 1 request of ~") and "gemini-2.5-flash-lite" in line
     assert "14 requests left this minute" in line
@@ -428,5 +452,8 @@ def test_summary_request_text_and_cheapest_first():
     text = build_summary_request(msgs)
     assert text.endswith("User: hi\n\nModel: hello\n\n") and "(2 messages)" in text
     assert cheapest_first(["pro", FLASH, "gemini-2.5-flash-lite", "x-model", "flash"]) == [
-        "gemini-2.5-flash-lite", FLASH, PRO, "x-model"
+        "gemini-2.5-flash-lite",
+        FLASH,
+        PRO,
+        "x-model",
     ]

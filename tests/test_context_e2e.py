@@ -18,16 +18,20 @@ FLASH = "gemini-2.5-flash"
 TPM = 6000
 
 
-async def test_long_conversation_stays_in_budget_and_books_what_the_server_counts(
-    emulator, engine_factory, tmp_path
-):
+async def test_long_conversation_stays_in_budget_and_books_what_the_server_counts(emulator, engine_factory, tmp_path):
     emulator.set_limits(FLASH, "free", tpm=TPM)
     config = Config({"limits": {FLASH: {"tpm": TPM}}, "context": {"tpm_share": 0.5}})
     engine = engine_factory(table=LimitTable(overrides=config.limit_overrides))
     client = make_client("key-c", emulator.base_url)
     store = SessionStore(tmp_path / "sessions.sqlite3")
-    session = ChatSession(store, store.create(name="long"), engine=engine, project="proj-other", config=config,
-                          estimator=TokenEstimator(tmp_path / "calibration.json"))
+    session = ChatSession(
+        store,
+        store.create(name="long"),
+        engine=engine,
+        project="proj-other",
+        config=config,
+        estimator=TokenEstimator(tmp_path / "calibration.json"),
+    )
     budget = session.budget.limit(FLASH).tokens
     assert budget == TPM // 2
 

@@ -18,20 +18,26 @@ async def _run(session, prepared, engine, client):
     return events
 
 
-async def test_retry_resends_the_stored_prompt_once_and_drops_the_broken_answer(
-    emulator, engine_factory, tmp_path
-):
+async def test_retry_resends_the_stored_prompt_once_and_drops_the_broken_answer(emulator, engine_factory, tmp_path):
     engine = engine_factory()
     client = make_client("key-c", emulator.base_url)
     store = SessionStore(tmp_path / "s.sqlite3")
-    session = ChatSession(store, store.create(), engine=engine, project="proj-other", config=Config({}),
-                          estimator=TokenEstimator(tmp_path / "cal.json"))
+    session = ChatSession(
+        store,
+        store.create(),
+        engine=engine,
+        project="proj-other",
+        config=Config({}),
+        estimator=TokenEstimator(tmp_path / "cal.json"),
+    )
     emulator.set_fault("cut_stream", count=1, after_chunks=2)
     first = session.prepare("tell me a long story [[tokens=300]]", preference="flash")
     events = await _run(session, first, engine, client)
     assert isinstance(events[-1], Failed) and events[-1].partial
     assert [(m.role, m.status) for m in store.messages(session.conversation.id)] == [
-        ("user", "complete"), ("model", "partial")]
+        ("user", "complete"),
+        ("model", "partial"),
+    ]
 
     again = session.prepare_again(first.user_message.id, preference="flash")
     sent = again.request.turns_for("gemini-2.5-flash")
@@ -44,8 +50,14 @@ async def test_retry_resends_the_stored_prompt_once_and_drops_the_broken_answer(
 
 def _session(tmp_path, engine, context: dict) -> ChatSession:
     store = SessionStore(tmp_path / "s.sqlite3")
-    return ChatSession(store, store.create(), engine=engine, project="proj-other",
-                       config=Config({"context": context}), estimator=TokenEstimator(tmp_path / "cal.json"))
+    return ChatSession(
+        store,
+        store.create(),
+        engine=engine,
+        project="proj-other",
+        config=Config({"context": context}),
+        estimator=TokenEstimator(tmp_path / "cal.json"),
+    )
 
 
 def test_an_oversized_message_is_refused_before_sending_unless_truncation_was_chosen(engine_factory, tmp_path):

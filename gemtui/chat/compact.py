@@ -13,12 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from gemtui.chat.context import ContextBudget, resolve_model
+from gemtui.chat.router import candidates
+from gemtui.chat.sender import Request
 from gemtui.chat.sessions import Message, SessionError, SessionStore
 from gemtui.chat.tokens import MESSAGE_OVERHEAD, TokenEstimator
+from gemtui.quota.admission import RequestCost
+from gemtui.quota.engine import QuotaEngine
 from gemtui.quota.limits import FALLBACK_ORDER
+from gemtui.turns import Turn
 
 SUMMARY_SYSTEM = (
     "You condense the earlier part of a conversation so it can continue without it. "
@@ -43,12 +47,11 @@ class CompactionJob:
     system: str
     request_text: str
     covered_ids: list[int]  # the messages the summary will replace, oldest first
-    skipped: int            # older left-out messages that did not fit this request (they stay left out)
-    input_tokens: int       # calibrated estimate: what the quota engine will reserve
+    skipped: int  # older left-out messages that did not fit this request (they stay left out)
+    input_tokens: int  # calibrated estimate: what the quota engine will reserve
     requests: int = 1
 
-    def describe(self, *, rpm_left: int | None = None, tpm_left: int | None = None,
-                 rpd_left: int | None = None) -> str:
+    def describe(self, *, rpm_left: int | None = None, tpm_left: int | None = None, rpd_left: int | None = None) -> str:
         """One line for the confirmation prompt, with the gauges' remaining quota when given."""
         line = (
             f"/compact: {self.requests} request of ~{self.input_tokens:,} input tokens to {self.model}, "
@@ -67,8 +70,7 @@ class CompactionJob:
             line += "; " + ", ".join(left)
         return line
 
-    def fits(self, *, rpm_left: int | None = None, tpm_left: int | None = None,
-             rpd_left: int | None = None) -> bool:
+    def fits(self, *, rpm_left: int | None = None, tpm_left: int | None = None, rpd_left: int | None = None) -> bool:
         """Whether the gauges have room for this job right now (None = not limited)."""
         needs = ((rpm_left, self.requests), (tpm_left, self.input_tokens), (rpd_left, self.requests))
         return all(left is None or left >= need for left, need in needs)
@@ -82,20 +84,20 @@ def cheapest_first(models: Iterable[str]) -> list[str]:
     return sorted(dict.fromkeys(resolved), key=lambda m: order.get(m, len(order)))
 
 
-def _transcript_line(msg: Any) -> str:
+def _transcript_line(msg: Message) -> str:
     who = "User" if msg.role == "user" else "Model"
     if getattr(msg, "kind", "message") == "summary":
         who = "Earlier summary"
     return f"{who}: {msg.text.strip()}\n\n"
 
 
-def build_summary_request(messages: Sequence[Any]) -> str:
+def build_summary_request(messages: Sequence[Message]) -> str:
     """The text sent to the summariser: instructions, then the excerpt as `User:`/`Model:` lines."""
     return SUMMARY_INSTRUCTIONS.format(count=len(messages)) + "".join(_transcript_line(m) for m in messages)
 
 
 def prepare_compaction(
-    messages: Sequence[Any],
+    messages: Sequence[Message],
     left_out_ids: Iterable[int | None],
     model: str,
     estimator: TokenEstimator,
@@ -135,9 +137,7 @@ def prepare_compaction(
         while start < len(chosen) and chosen[start].role != "user":  # begin at a whole turn
             start += 1
         if start >= len(chosen):
-            raise SessionError(
-                f"the left-out messages are too large to summarise within {limit:,} tokens for {name}"
-            )
+            raise SessionError(f"the left-out messages are too large to summarise within {limit:,} tokens for {name}")
     covered = chosen[start:]
     text = build_summary_request(covered)
     raw = estimator.raw_system(SUMMARY_SYSTEM) + estimator.raw_for_text(text) + MESSAGE_OVERHEAD
@@ -145,10 +145,49 @@ def prepare_compaction(
         model=name,
         system=SUMMARY_SYSTEM,
         request_text=text,
-        covered_ids=[m.id for m in covered],
+        covered_ids=[m.id for m in covered if m.id is not None],  # all are: chosen by id
         skipped=start,
         input_tokens=estimator.scale(name, raw),
     )
+
+
+def summary_request(job: CompactionJob) -> Request:
+    """The summary as a one-off request: pinned to the job's model (the cost shown is the cost of that
+    model), waiting rather than switching, costed at the job's own estimate."""
+    cost = RequestCost(input_tokens=job.input_tokens)
+    return Request(
+        turns=[Turn("user", job.request_text)],
+        system=job.system,
+        preference=job.model,
+        policy="wait",
+        forced_route=job.model,
+        cost_for=lambda _model: cost,
+    )
+
+
+def admissible_summariser(
+    messages: Sequence[Message],
+    left_out_ids: Iterable[int | None],
+    engine: QuotaEngine,
+    project: str,
+    estimator: TokenEstimator,
+    budget: ContextBudget | None = None,
+) -> tuple[CompactionJob | None, str]:
+    """The summary job for the cheapest model the engine admits now (`cheapest_first` over the models
+    auto mode may use); else (None, why each model cannot take it)."""
+    reasons = []
+    left_out = list(left_out_ids)
+    for model in cheapest_first(candidates("auto")[1]):
+        try:
+            job = prepare_compaction(messages, left_out, model, estimator, budget=budget)
+        except SessionError as exc:
+            reasons.append(f"{model}: {exc}")
+            continue
+        admission = engine.check(project, job.model, RequestCost(input_tokens=job.input_tokens))
+        if admission.granted:
+            return job, ""
+        reasons.append(f"{model}: {admission.reason}")
+    return None, "; ".join(reasons)
 
 
 def apply_compaction(
@@ -171,8 +210,13 @@ def apply_compaction(
             raise SessionError("none of those messages are in this session any more")
         header = SUMMARY_HEADER.format(count=len(in_order), model=name)
         summary = store.insert_after(
-            in_order[-1].id, conv_id, "user", header + summary_text.strip(),
-            model=name, pinned=True, kind="summary",
+            in_order[-1].id,
+            conv_id,
+            "user",
+            header + summary_text.strip(),
+            model=name,
+            pinned=True,
+            kind="summary",
         )
         store.set_status([m.id for m in in_order], "compacted")
     return summary
@@ -189,7 +233,7 @@ def undo_compaction(store: SessionStore, conv_id: int, summary_id: int) -> int:
         for msg in reversed(messages[:index]):
             if msg.kind == "summary":
                 break
-            if msg.status == "compacted":
+            if msg.status == "compacted" and msg.id is not None:  # stored messages have ids
                 restore.append(msg.id)
         store.set_status(restore, "complete")
         store.delete_message(summary_id)

@@ -19,23 +19,31 @@ counts are model-independent, so switching models or re-calibrating only changes
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import json
 import math
 import operator
-import os
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gemtui import paths
 from gemtui.chat.sessions import Message
-from gemtui.chat.tokens import MESSAGE_OVERHEAD, TokenEstimator, normalise_model, raw_text
+from gemtui.chat.tokens import (
+    MESSAGE_OVERHEAD,
+    TokenEstimator,
+    media_tokens,
+    normalise_model,
+    raw_attachments,
+    raw_text,
+)
 from gemtui.config import Config
+from gemtui.quota.engine import QuotaEngine
 from gemtui.quota.limits import resolve_model as _quota_model
+from gemtui.storage import write_private
 
 DEFAULT_CAP = 200_000  # Pro prices prompts above 200k higher; a sane default even where TPM is large
 DEFAULT_TPM_SHARE = 0.5
@@ -75,7 +83,7 @@ def resolve_model(model: str) -> str:
     return _quota_model(normalise_model(model))
 
 
-def tpm_from_engine(engine: Any, project: str) -> Callable[[str], int | None]:
+def tpm_from_engine(engine: QuotaEngine, project: str) -> Callable[[str], int | None]:
     """`tpm_for` reading the quota engine's effective TPM (learned from 429s, lowered by ghost usage)."""
 
     def tpm_for(model: str) -> int | None:
@@ -215,11 +223,11 @@ class ContextBudget:
         if tpm_part is not None:
             candidates.append(("tpm", tpm_part))
         binding, tokens = min(candidates, key=lambda c: c[1])
-        return BudgetLimit(
-            name, window, self.max_input_tokens, tpm, self.tpm_share, tpm_part, tokens, binding
-        )
+        return BudgetLimit(name, window, self.max_input_tokens, tpm, self.tpm_share, tpm_part, tokens, binding)
 
     def _load_windows(self) -> None:
+        if self.windows_path is None:
+            return
         try:
             data = json.loads(self.windows_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -232,13 +240,8 @@ class ContextBudget:
     def _save_windows(self) -> None:
         if self.windows_path is None:
             return
-        tmp = self.windows_path.with_name(f"{self.windows_path.name}.{os.getpid()}.tmp")
-        try:
-            self.windows_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(self._windows, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, self.windows_path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            write_private(self.windows_path, json.dumps(self._windows, indent=1, sort_keys=True))
 
 
 @dataclass
@@ -246,7 +249,7 @@ class ContextPlan:
     """What one request sends for `model`, what it leaves out, and the estimate the engine reserves."""
 
     model: str
-    sent: list[Any]
+    sent: list[Message]
     left_out: int
     left_out_ids: list[int | None]
     system_tokens: int
@@ -256,7 +259,7 @@ class ContextPlan:
     raw_tokens: int
     budget: BudgetLimit
     pinned_count: int = 0
-    request: Any = None
+    request: Message | None = None
     truncated: bool = False
     first_sent_id: int | None = None  # the history message the "not sent" marker sits above
     last_real: int | None = None
@@ -290,16 +293,14 @@ class ContextPlan:
             f"  pinned ({self.pinned_count})     {self.pinned_tokens:>9,}",
             f"  sent turns     {self.turn_tokens:>9,}  ({len(self.sent) - self.pinned_count} messages)",
             f"  total          {self.total_tokens:>9,}  of {b.tokens:,} ({self.total_tokens / b.tokens:.0%})",
-            f"  left out       {self.left_out:>9,}  messages" + (" (use /compact to summarise them)"
-                                                                  if self.left_out else ""),
+            f"  left out       {self.left_out:>9,}  messages"
+            + (" (use /compact to summarise them)" if self.left_out else ""),
         ]
         if self.truncated:
             lines.append("  the new message was truncated to fit")
         if self.last_real is not None:
             if self.last_estimate is not None:
-                lines.append(
-                    f"  last request: estimated {self.last_estimate:,}, server counted {self.last_real:,}"
-                )
+                lines.append(f"  last request: estimated {self.last_estimate:,}, server counted {self.last_real:,}")
             else:
                 lines.append(f"  last request: server counted {self.last_real:,}")
         return lines
@@ -308,7 +309,7 @@ class ContextPlan:
 # ---- incremental scan state ---------------------------------------------------------------------
 
 
-def _eligible(msg: Any) -> bool:
+def _eligible(msg: Message) -> bool:
     status = getattr(msg, "status", "complete")
     if status in _NEVER_SENT or not msg.text:
         return False
@@ -316,12 +317,16 @@ def _eligible(msg: Any) -> bool:
 
 
 # What planning depends on, with defaults for message types that lack a field.
-_KEY_FIELDS: tuple[tuple[str, Any], ...] = (
-    ("id", None), ("text", ""), ("status", "complete"), ("pinned", False), ("role", "user"),
+_KEY_FIELDS: tuple[tuple[str, object], ...] = (
+    ("id", None),
+    ("text", ""),
+    ("status", "complete"),
+    ("pinned", False),
+    ("role", "user"),
 )
 
 
-def _column(msgs: Sequence[Any], name: str, default: Any) -> list[Any]:
+def _column(msgs: Sequence[Message], name: str, default: object) -> list[object]:
     """One field of every message. attrgetter runs in C and allocates no tuples, so checking 4,000
     reloaded messages costs well under a millisecond and wakes no garbage collection."""
     try:
@@ -338,28 +343,36 @@ class _History:
     """
 
     __slots__ = (
-        "msgs", "columns", "seq", "pinned_seq_pos", "pinned_raw", "free_ids",
-        "unit_seq_pos", "unit_free_pos", "cum", "last_real",
+        "msgs",
+        "columns",
+        "seq",
+        "pinned_seq_pos",
+        "pinned_raw",
+        "free_ids",
+        "unit_seq_pos",
+        "unit_free_pos",
+        "cum",
+        "last_real",
     )
 
     def __init__(self) -> None:
-        self.msgs: list[Any] = []            # every history message seen, eligible or not (validation)
-        self.columns: list[list[Any]] = [[] for _ in _KEY_FIELDS]  # their key fields, for reloaded lists
-        self.seq: list[Any] = []             # eligible messages in order
+        self.msgs: list[Message] = []  # every history message seen, eligible or not (validation)
+        self.columns: list[list[object]] = [[] for _ in _KEY_FIELDS]  # their key fields, for reloaded lists
+        self.seq: list[Message] = []  # eligible messages in order
         self.pinned_seq_pos: list[int] = []  # positions in `seq` of pinned messages
         self.pinned_raw = 0
         self.free_ids: list[int | None] = []  # ids of eligible unpinned messages, in order
-        self.unit_seq_pos: list[int] = []    # per turn: where it starts in `seq`
-        self.unit_free_pos: list[int] = []   # per turn: where it starts in `free_ids`
+        self.unit_seq_pos: list[int] = []  # per turn: where it starts in `seq`
+        self.unit_free_pos: list[int] = []  # per turn: where it starts in `free_ids`
         self.cum: list[int] = [0]
         self.last_real: tuple[str | None, int] | None = None  # (model, input_tokens) of the newest answer
 
-    def push(self, msg: Any, estimator: TokenEstimator) -> None:
+    def push(self, msg: Message, estimator: TokenEstimator) -> None:
         self.msgs.append(msg)
         for column, (name, default) in zip(self.columns, _KEY_FIELDS, strict=True):
             column.append(getattr(msg, name, default))
-        if msg.role == "model" and getattr(msg, "input_tokens", None):
-            self.last_real = (getattr(msg, "model", None), msg.input_tokens)
+        if msg.role == "model" and msg.input_tokens:
+            self.last_real = (msg.model, msg.input_tokens)
         if not _eligible(msg):
             return
         if msg.role == "user" or not self.unit_seq_pos:
@@ -375,7 +388,7 @@ class _History:
             self.cum[-1] += raw
         self.seq.append(msg)
 
-    def matches_prefix(self, history: Sequence[Any]) -> bool:
+    def matches_prefix(self, history: Sequence[Message]) -> bool:
         """True when `history` starts with the messages already scanned (unchanged)."""
         n = len(self.msgs)
         if len(history) < n:
@@ -392,11 +405,11 @@ class _History:
         return True
 
 
-_STATES: weakref.WeakKeyDictionary[TokenEstimator, OrderedDict[Any, _History]] = weakref.WeakKeyDictionary()
+_STATES: weakref.WeakKeyDictionary[TokenEstimator, OrderedDict[int | None, _History]] = weakref.WeakKeyDictionary()
 _MAX_STATES = 8
 
 
-def _history_state(estimator: TokenEstimator, history: Sequence[Any]) -> _History:
+def _history_state(estimator: TokenEstimator, history: Sequence[Message]) -> _History:
     states = _STATES.get(estimator)
     if states is None:
         states = _STATES[estimator] = OrderedDict()
@@ -426,11 +439,13 @@ def _max_raw(tokens: int, factor: float) -> int:
     return raw
 
 
-def _truncate(request: Any, raw_allowed: int) -> Any:
+def _truncate(request: Message, raw_allowed: int) -> Message | None:
     """The request cut (at a line or word when possible) so its raw count fits, with a visible notice."""
     text = request.text
     notice = "\n\n[… truncated by gemtui to fit the context budget: {n:,} characters left out]"
-    target = raw_allowed - MESSAGE_OVERHEAD - raw_text(notice.format(n=len(text)))
+    target = (
+        raw_allowed - MESSAGE_OVERHEAD - raw_attachments(request.attachments) - raw_text(notice.format(n=len(text)))
+    )
     if target <= 0:
         return None
     full = raw_text(text)
@@ -444,15 +459,13 @@ def _truncate(request: Any, raw_allowed: int) -> Any:
                 break
         if raw_text(cut) <= target:
             new_text = cut + notice.format(n=len(text) - len(cut))
-            if dataclasses.is_dataclass(request):
-                return dataclasses.replace(request, text=new_text)
-            return Message(request.id, getattr(request, "conv_id", None), request.role, new_text)
+            return dataclasses.replace(request, text=new_text)
         keep = int(keep * 0.95)
     return None
 
 
 def plan_context(
-    messages: Sequence[Any],
+    messages: Sequence[Message],
     system: str | None,
     model: str,
     budget: ContextBudget,
@@ -468,7 +481,7 @@ def plan_context(
     name = resolve_model(model)
     limit = budget.limit(name)
     request = None
-    history: Sequence[Any] = messages
+    history: Sequence[Message] = messages
     if messages and messages[-1].role == "user" and _eligible(messages[-1]):
         request = messages[-1]
         history = messages[:-1]
@@ -479,42 +492,106 @@ def plan_context(
     system_tokens = math.ceil(system_raw * factor)
     pinned_tokens = math.ceil(state.pinned_raw * factor)
     fixed = system_tokens + pinned_tokens
-    pinned_count = len(state.pinned_seq_pos)
-    if fixed > limit.tokens:
-        pins = f"{pinned_count} pinned message{'s' if pinned_count != 1 else ''}"
-        if not pinned_count:
-            what = "the system prompt takes"
-        elif system_raw:
-            what = f"the system prompt and {pins} take"
-        else:
-            what = f"{pins} {'take' if pinned_count != 1 else 'takes'}"
-        raise ContextTooLarge(
-            f"{what} ~{fixed:,} tokens, over the {limit.tokens:,}-token budget for {name} "
-            f"({limit.binding} binds); unpin messages or shorten the system prompt",
-            needed=fixed, limit=limit.tokens, model=name, part="fixed",
-        )
+    _check_fixed_part(fixed, limit, name, len(state.pinned_seq_pos), bool(system_raw))
     room = _max_raw(limit.tokens - fixed, factor)  # raw tokens left for the request + history
-    truncated = False
-    request_raw = estimator.raw_message(request) if request is not None else 0
-    if request_raw > room:
-        needed = fixed + math.ceil(request_raw * factor)
-        cut = _truncate(request, room) if allow_truncate else None
-        if cut is None:
-            raise ContextTooLarge(
-                f"this message is ~{math.ceil(request_raw * factor):,} tokens; with the system prompt "
-                "and pins "
-                f"the request would need ~{needed:,}, over the {limit.tokens:,}-token budget for {name} "
-                f"({limit.binding} binds); shorten it or allow truncation",
-                needed=needed, limit=limit.tokens, model=name, part="request",
-            )
-        request, truncated = cut, True
-        request_raw = raw_text(request.text) + MESSAGE_OVERHEAD
+    request, request_raw, truncated = _fit_request(request, estimator, room, fixed, factor, limit, name, allow_truncate)
+    window = _history_window(state, room - request_raw, request)
+    turn_raw = request_raw + state.cum[-1] - state.cum[window.first_unit]
+    media = sum(media_tokens(m.attachments) for m in [*window.tail, *([request] if request is not None else [])])
+    turn_tokens = math.ceil(turn_raw * factor)
+    if media:  # images and PDFs cost what the API documents, whatever text taught the calibration
+        turn_tokens = max(turn_tokens, math.ceil((turn_raw - media) * factor) + media)
 
+    last_estimate, last_real = estimator.last_observation(name)
+    if last_real is None and state.last_real is not None:
+        last_real = state.last_real[1]
+    return ContextPlan(
+        model=name,
+        sent=window.sent,
+        left_out=len(window.left_out_ids),
+        left_out_ids=window.left_out_ids,
+        system_tokens=system_tokens,
+        pinned_tokens=pinned_tokens,
+        turn_tokens=turn_tokens,
+        total_tokens=system_tokens + pinned_tokens + turn_tokens,
+        raw_tokens=system_raw + state.pinned_raw + turn_raw,
+        budget=limit,
+        pinned_count=len(state.pinned_seq_pos),
+        request=request,
+        truncated=truncated,
+        first_sent_id=window.first_sent_id if window.left_out_ids else None,
+        last_real=last_real,
+        last_estimate=last_estimate,
+        central_tokens=math.ceil((system_raw + state.pinned_raw + turn_raw) * estimator.ratio(name)),
+    )
+
+
+def _check_fixed_part(fixed: int, limit: BudgetLimit, name: str, pinned_count: int, has_system: bool) -> None:
+    """The system prompt and the pins are always sent: over the budget, nothing can go."""
+    if fixed <= limit.tokens:
+        return
+    pins = f"{pinned_count} pinned message{'s' if pinned_count != 1 else ''}"
+    if not pinned_count:
+        what = "the system prompt takes"
+    elif has_system:
+        what = f"the system prompt and {pins} take"
+    else:
+        what = f"{pins} {'take' if pinned_count != 1 else 'takes'}"
+    raise ContextTooLarge(
+        f"{what} ~{fixed:,} tokens, over the {limit.tokens:,}-token budget for {name} "
+        f"({limit.binding} binds); unpin messages or shorten the system prompt",
+        needed=fixed,
+        limit=limit.tokens,
+        model=name,
+        part="fixed",
+    )
+
+
+def _fit_request(
+    request: Message | None,
+    estimator: TokenEstimator,
+    room: int,
+    fixed: int,
+    factor: float,
+    limit: BudgetLimit,
+    name: str,
+    allow_truncate: bool,
+) -> tuple[Message | None, int, bool]:
+    """The request as it will be sent, its raw size, and whether it was cut to fit (only when allowed)."""
+    request_raw = estimator.raw_message(request) if request is not None else 0
+    if request_raw <= room or request is None:
+        return request, request_raw, False
+    needed = fixed + math.ceil(request_raw * factor)
+    cut = _truncate(request, room) if allow_truncate else None
+    if cut is None:
+        raise ContextTooLarge(
+            f"this message is ~{math.ceil(request_raw * factor):,} tokens; with the system prompt "
+            "and pins "
+            f"the request would need ~{needed:,}, over the {limit.tokens:,}-token budget for {name} "
+            f"({limit.binding} binds); shorten it or allow truncation",
+            needed=needed,
+            limit=limit.tokens,
+            model=name,
+            part="request",
+        )
+    return cut, raw_text(cut.text) + MESSAGE_OVERHEAD + raw_attachments(cut.attachments), True
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The newest whole pairs of history that fit, after the pins that come before them."""
+
+    first_unit: int
+    sent: list[Message]
+    tail: list[Message]
+    left_out_ids: list[int | None]
+    first_sent_id: int | None
+
+
+def _history_window(state: _History, history_room: int, request: Message | None) -> _Window:
     cum = state.cum
-    history_room = room - request_raw
     first_unit = bisect.bisect_left(cum, cum[-1] - history_room)
-    n_units = len(state.unit_seq_pos)
-    if first_unit < n_units:
+    if first_unit < len(state.unit_seq_pos):
         seq_start = state.unit_seq_pos[first_unit]
         free_start = state.unit_free_pos[first_unit]
     else:
@@ -528,29 +605,4 @@ def plan_context(
         sent.append(request)
         if first_sent_id is None:
             first_sent_id = request.id
-    turn_raw = request_raw + cum[-1] - cum[first_unit]
-    turn_tokens = math.ceil(turn_raw * factor)
-
-    last_estimate, last_real = estimator.last_observation(name)
-    if last_real is None and state.last_real is not None:
-        last_real = state.last_real[1]
-    left_out_ids = state.free_ids[:free_start]
-    return ContextPlan(
-        model=name,
-        sent=sent,
-        left_out=len(left_out_ids),
-        left_out_ids=left_out_ids,
-        system_tokens=system_tokens,
-        pinned_tokens=pinned_tokens,
-        turn_tokens=turn_tokens,
-        total_tokens=system_tokens + pinned_tokens + turn_tokens,
-        raw_tokens=system_raw + state.pinned_raw + turn_raw,
-        budget=limit,
-        pinned_count=pinned_count,
-        request=request,
-        truncated=truncated,
-        first_sent_id=first_sent_id if left_out_ids else None,
-        last_real=last_real,
-        last_estimate=last_estimate,
-        central_tokens=math.ceil((system_raw + state.pinned_raw + turn_raw) * estimator.ratio(name)),
-    )
+    return _Window(first_unit, sent, list(tail), state.free_ids[:free_start], first_sent_id)

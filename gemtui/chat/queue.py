@@ -7,17 +7,26 @@ sending back in line, and the next gemtui resumes or reports them.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gemtui import paths
+from gemtui.errors import scrub
+from gemtui.storage import Result, Schema, Store, retry_if_rebuilt
 
 WAITING_STATES = ("queued", "sending")
-FINAL_STATES = ("done", "failed", "cancelled", "merged")
+# `quarantined`: the row could not be shown or sent (bad data in the file); set aside, never picked again.
+FINAL_STATES = ("done", "failed", "cancelled", "merged", "quarantined")
+# A finished row has done its job (the answer or the error is in the conversation or the batch's output);
+# kept a while for `gemtui queue` and for a look after a surprise, then dropped: it holds a prompt's text.
+FINISHED_KEEP_S = 7 * 86400
+# A batch record lets `gemtui queue --resume` run it again; one untouched this long, with nothing waiting, goes.
+BATCH_KEEP_S = 30 * 86400
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -38,6 +47,24 @@ CREATE TABLE IF NOT EXISTS queue (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS queue_waiting ON queue(state, position);
+"""
+
+# ---- batches (additive: one table, created if missing; the queue table itself is unchanged) ----
+# One row per batch id: where its prompts and answers live, the options that shape its answers (so
+# `gemtui queue --resume` can run it again), and the process running it now (pid + that process's
+# start time, so a reused pid is not mistaken for the owner).
+_BATCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    input_path TEXT NOT NULL,
+    out_path TEXT,
+    options TEXT NOT NULL DEFAULT '{}',
+    total INTEGER NOT NULL DEFAULT 0,
+    owner_pid INTEGER,
+    owner_started TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+)
 """
 
 
@@ -61,34 +88,71 @@ class QueueError(Exception):
     """A queue operation that cannot be done (unknown or already finished item)."""
 
 
+def _v1_message_id(db: sqlite3.Connection) -> None:
+    """Queue files from before `message_id` (and before schema versions)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(queue)")}
+    if "message_id" not in columns:
+        db.execute("ALTER TABLE queue ADD COLUMN message_id INTEGER")
+
+
+def _v2_batches(db: sqlite3.Connection) -> None:
+    """Batches and their owners (`gemtui queue`, resumable batches); one statement, inside the
+    migration's transaction (executescript would commit it first)."""
+    db.execute(_BATCH_SCHEMA)
+
+
+QUEUE_VERSION = 2
+MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = ((1, _v1_message_id), (2, _v2_batches))
+SCHEMA = Schema(
+    label="queue file",
+    script=_SCHEMA,
+    version=QUEUE_VERSION,
+    migrations=MIGRATIONS,
+    required={
+        "queue": frozenset(
+            {
+                "id",
+                "position",
+                "conversation_id",
+                "batch_id",
+                "prompt",
+                "preference",
+                "state",
+                "eta",
+                "reason",
+                "model",
+                "error",
+                "owner_pid",
+                "message_id",
+                "created_at",
+                "updated_at",
+            }
+        )
+    },
+    consequence=" (messages that were waiting in it are in the old file)",
+)
+
+
+class BatchRunning(QueueError):
+    """Another live process runs this batch (two runs would send and write every prompt twice)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(f"the batch is already running (process {pid})")
+        self.pid = pid
+
+
 class RequestQueue:
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path or paths.queue_file()
         self.warnings: list[str] = []
-        self._db = self._open()
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            return self._connect()
-        except sqlite3.DatabaseError as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            os.replace(self.path, aside)
-            self.warnings.append(f"queue file was unreadable ({exc}); moved to {aside} and started afresh")
-            return self._connect()
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=10000")
-        db.executescript(_SCHEMA)
-        columns = {row[1] for row in db.execute("PRAGMA table_info(queue)")}
-        if "message_id" not in columns:  # a queue file from an earlier gemtui
-            db.execute("ALTER TABLE queue ADD COLUMN message_id INTEGER")
-        return db
+        self._clock = clock
+        self._store = Store(
+            self.path, SCHEMA, clock=clock, busy_timeout_s=10.0, warnings=self.warnings, row_factory=sqlite3.Row
+        )
+        self._db = _Statements(self._store)
 
     def close(self) -> None:
-        self._db.close()
+        self._store.close()
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -107,12 +171,9 @@ class RequestQueue:
         rows = self._db.execute(sql + " ORDER BY position, id", params).fetchall()
         return [_item(row) for row in rows]
 
-    def next_queued(self) -> QueueItem | None:
-        items = self.items(("queued",))
-        return items[0] if items else None
-
     # ---- writing ---------------------------------------------------------------------------
 
+    @retry_if_rebuilt
     def add(
         self,
         conversation_id: int | None,
@@ -121,9 +182,8 @@ class RequestQueue:
         preference: str = "auto",
         batch_id: str | None = None,
     ) -> QueueItem:
-        now = time.time()
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        now = self._clock()
+        with self._store.transaction():
             (top,) = self._db.execute("SELECT COALESCE(MAX(position), 0) FROM queue").fetchone()
             cursor = self._db.execute(
                 "INSERT INTO queue(position, conversation_id, batch_id, prompt, preference, created_at, updated_at)"
@@ -151,24 +211,32 @@ class RequestQueue:
         self._db.execute(
             "UPDATE queue SET state=?, eta=?, reason=?, model=COALESCE(?, model), error=?, owner_pid=?,"
             " updated_at=? WHERE id=?",
-            (state, eta, reason, model, error, owner, time.time(), item_id),
+            (state, eta, _scrubbed(reason), model, _scrubbed(error), owner, self._clock(), item_id),
+        )
+
+    def quarantine(self, item_id: int, error: str) -> None:
+        """Set aside an item that cannot be shown or sent, with why: a bad row must not come back at every
+        start (a crash loop) nor block the items behind it."""
+        self._db.execute(
+            "UPDATE queue SET state='quarantined', error=?, owner_pid=NULL, updated_at=? WHERE id=?",
+            (_scrubbed(error), self._clock(), item_id),
         )
 
     def set_message(self, item_id: int, message_id: int | None) -> None:
         """Remember which stored message this item sends, so a restart re-sends it instead of storing the
         prompt a second time."""
-        self._db.execute("UPDATE queue SET message_id=?, updated_at=? WHERE id=?", (message_id, time.time(), item_id))
+        self._db.execute("UPDATE queue SET message_id=?, updated_at=? WHERE id=?", (message_id, self._clock(), item_id))
 
     def note_wait(self, item_id: int, eta: float, reason: str) -> None:
         """Record why an item waits and until when (shown as its countdown)."""
         self._db.execute(
             "UPDATE queue SET eta=?, reason=?, updated_at=? WHERE id=? AND state IN ('queued','sending')",
-            (eta, reason, time.time(), item_id),
+            (eta, reason, self._clock(), item_id),
         )
 
     def cancel(self, item_id: int) -> bool:
         cursor = self._db.execute(
-            "UPDATE queue SET state='cancelled', updated_at=? WHERE id=? AND state='queued'", (time.time(), item_id)
+            "UPDATE queue SET state='cancelled', updated_at=? WHERE id=? AND state='queued'", (self._clock(), item_id)
         )
         return cursor.rowcount == 1
 
@@ -176,15 +244,15 @@ class RequestQueue:
         if not prompt.strip():
             raise QueueError("a queued message cannot be edited to nothing; cancel it instead")
         cursor = self._db.execute(
-            "UPDATE queue SET prompt=?, updated_at=? WHERE id=? AND state='queued'", (prompt, time.time(), item_id)
+            "UPDATE queue SET prompt=?, updated_at=? WHERE id=? AND state='queued'", (prompt, self._clock(), item_id)
         )
         return cursor.rowcount == 1
 
+    @retry_if_rebuilt
     def merge(self, item_ids: Iterable[int]) -> QueueItem:
         """Fold queued items into the first of them (one request instead of many saves RPM)."""
         ids = list(dict.fromkeys(item_ids))
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._store.transaction():
             marks = ",".join("?" * len(ids))
             rows = self._db.execute(
                 f"SELECT * FROM queue WHERE id IN ({marks}) AND state='queued' ORDER BY position, id", ids
@@ -196,7 +264,7 @@ class RequestQueue:
                 raise QueueError("only messages of the same conversation can be merged")
             head, rest = rows[0], rows[1:]
             text = "\n\n".join(row["prompt"] for row in rows)
-            now = time.time()
+            now = self._clock()
             self._db.execute("UPDATE queue SET prompt=?, updated_at=? WHERE id=?", (text, now, head["id"]))
             self._db.executemany(
                 "UPDATE queue SET state='merged', reason=?, updated_at=? WHERE id=?",
@@ -213,16 +281,177 @@ class RequestQueue:
             if not _alive(row["owner_pid"]):
                 self._db.execute(
                     "UPDATE queue SET state='queued', owner_pid=NULL, reason=?, updated_at=? WHERE id=?",
-                    ("resumed after gemtui stopped while sending", time.time(), row["id"]),
+                    ("resumed after gemtui stopped while sending", self._clock(), row["id"]),
                 )
+        self.purge_finished()
         return self.items()
 
-    def purge_finished(self, older_than_s: float = 7 * 86400) -> None:
+    def purge_finished(self) -> int:
+        """Drop finished rows older than FINISHED_KEEP_S and idle batch records older than BATCH_KEEP_S, so
+        the file does not grow with every message ever sent; returns how many queue rows went."""
+        now = self._clock()
         marks = ",".join("?" * len(FINAL_STATES))
+        with self._store.transaction():
+            cursor = self._db.execute(
+                f"DELETE FROM queue WHERE state IN ({marks}) AND updated_at < ?",
+                (*FINAL_STATES, now - FINISHED_KEEP_S),
+            )
+            self._db.execute(
+                "DELETE FROM batches WHERE owner_pid IS NULL AND updated_at < ? AND id NOT IN"
+                " (SELECT batch_id FROM queue WHERE batch_id IS NOT NULL AND state IN ('queued','sending'))",
+                (now - BATCH_KEEP_S,),
+            )
+        return cursor.rowcount
+
+    # ---- batches ---------------------------------------------------------------------------
+
+    def start_batch(
+        self, batch_id: str, *, input_path: str, out_path: str | None, options: dict[str, object], total: int
+    ) -> None:
+        """Record (or take over) a batch as run by this process; its leftover waiting rows from an earlier,
+        killed run are retired: this run queues afresh exactly what it will send."""
+        now = self._clock()
+        with self._store.transaction():
+            row = self._db.execute("SELECT owner_pid, owner_started FROM batches WHERE id=?", (batch_id,)).fetchone()
+            if row and row["owner_pid"] and owner_alive(row["owner_pid"], row["owner_started"]):
+                raise BatchRunning(row["owner_pid"])
+            self._db.execute(
+                "INSERT INTO batches(id, input_path, out_path, options, total, owner_pid, owner_started,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+                " input_path=excluded.input_path, out_path=excluded.out_path, options=excluded.options,"
+                " total=excluded.total, owner_pid=excluded.owner_pid, owner_started=excluded.owner_started,"
+                " updated_at=excluded.updated_at",
+                (
+                    batch_id,
+                    input_path,
+                    out_path,
+                    json.dumps(options),
+                    total,
+                    os.getpid(),
+                    process_started(os.getpid()),
+                    now,
+                    now,
+                ),
+            )
+            self._db.execute(
+                "UPDATE queue SET state='cancelled', owner_pid=NULL, reason=?, updated_at=?"
+                " WHERE batch_id=? AND state IN ('queued','sending')",
+                ("taken over by a later run of the same batch", now, batch_id),
+            )
+
+    def finish_batch(self, batch_id: str) -> None:
+        """The run is over (answered, failed or stopped): no process owns the batch any more."""
         self._db.execute(
-            f"DELETE FROM queue WHERE state IN ({marks}) AND updated_at < ?",
-            (*FINAL_STATES, time.time() - older_than_s),
+            "UPDATE batches SET owner_pid=NULL, owner_started=NULL, updated_at=? WHERE id=?", (self._clock(), batch_id)
         )
+
+    def batch(self, batch_id: str) -> BatchRecord | None:
+        row = self._db.execute("SELECT * FROM batches WHERE id=?", (batch_id,)).fetchone()
+        return _batch(row) if row else None
+
+    def batches(self) -> list[BatchRecord]:
+        return [_batch(row) for row in self._db.execute("SELECT * FROM batches ORDER BY created_at")]
+
+    def batch_running(self, batch_id: str) -> int | None:
+        """The pid of the live process running this batch, or None (never run, finished, or killed)."""
+        record = self.batch(batch_id)
+        if record is None or not record.owner_pid:
+            return None
+        return record.owner_pid if owner_alive(record.owner_pid, record.owner_started) else None
+
+    def orphaned(self, item: QueueItem) -> bool:
+        """Waiting with nobody to send it: a batch item whose run is gone, or an item left `sending` by a
+        process that is gone. (A chat item `queued` waits for the next TUI, which offers it.)"""
+        if item.state not in WAITING_STATES:
+            return False
+        if item.batch_id is not None:
+            return self.batch_running(item.batch_id) is None
+        if item.state == "sending":
+            row = self._db.execute("SELECT owner_pid FROM queue WHERE id=?", (item.id,)).fetchone()
+            return not (row and _alive(row["owner_pid"]))
+        return False
+
+    def cancel_waiting(self, item_id: int) -> bool:
+        """Cancel an item nobody is sending now: `queued` (not of a running batch), or an orphan."""
+        item = self.get(item_id)
+        if item is None or item.state not in WAITING_STATES:
+            return False
+        if item.batch_id is not None and self.batch_running(item.batch_id) is not None:
+            return False
+        if item.state == "sending" and not self.orphaned(item):
+            return False
+        cursor = self._db.execute(
+            "UPDATE queue SET state='cancelled', owner_pid=NULL, reason=?, updated_at=? WHERE id=?"
+            " AND state IN ('queued','sending')",
+            ("cancelled with gemtui queue --cancel", self._clock(), item_id),
+        )
+        return cursor.rowcount == 1
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    id: str
+    input_path: str
+    out_path: str | None
+    options: dict[str, object]
+    total: int
+    owner_pid: int | None
+    owner_started: str | None
+    updated_at: float
+
+
+def _batch(row: sqlite3.Row) -> BatchRecord:
+    try:
+        options = json.loads(row["options"] or "{}")
+    except ValueError:
+        options = {}
+    return BatchRecord(
+        id=row["id"],
+        input_path=row["input_path"],
+        out_path=row["out_path"],
+        options=options if isinstance(options, dict) else {},
+        total=row["total"],
+        owner_pid=row["owner_pid"],
+        owner_started=row["owner_started"],
+        updated_at=row["updated_at"],
+    )
+
+
+def process_started(pid: int) -> str | None:
+    """When `pid` started (clock ticks since boot, from /proc), or None where the platform does not say.
+    With the pid it names one process: a pid reused after a kill has another start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def owner_alive(pid: int | None, started: str | None) -> bool:
+    """Is the process that recorded (pid, started) still running? Our own pid counts as alive only when
+    the start time matches (a leftover of a dead process whose pid we now have does not)."""
+    if not pid:
+        return False
+    if pid == os.getpid():
+        return started is not None and started == process_started(pid)
+    if not _alive_pid(pid):
+        return False
+    now_started = process_started(pid)
+    return started is None or now_started is None or now_started == started
+
+
+class _Statements:
+    """The store's statements under the queue's old name: each heals a damaged file (storage.py)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def execute(self, sql: str, params: Iterable[object] = ()) -> Result:
+        return self._store.execute(sql, tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> sqlite3.Cursor:
+        return self._store.conn.executemany(sql, rows)
 
 
 def _alive(pid: int | None) -> bool:
@@ -230,6 +459,10 @@ def _alive(pid: int | None) -> bool:
     # dead process whose pid was reused (common in containers).
     if not pid or pid == os.getpid():
         return False
+    return _alive_pid(pid)
+
+
+def _alive_pid(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -254,3 +487,8 @@ def _item(row: sqlite3.Row) -> QueueItem:
         batch_id=row["batch_id"],
         message_id=row["message_id"],
     )
+
+
+def _scrubbed(text: str | None) -> str | None:
+    """Reasons and errors come from servers and exceptions: masked before they reach the file."""
+    return scrub(text) if text else text

@@ -3,19 +3,38 @@
 `auto` prefers Pro; when Pro would wait longer than the threshold (or is blocked), the request goes
 to the first fallback that is admissible now. It is never sticky: every request asks Pro first, so
 the conversation returns to Pro as soon as Pro has room. A forced model never switches; it waits.
+
+A request that already failed on a model carries a `Hold` for it: that model is not admitted again for
+this request before the hold ends. A hold with the server's delay (a quota 429) is waited for like any
+other wait under the threshold; a hold after a failure that named no delay (bare 429, 5xx, timeout) is
+never worth waiting for while another model can go now.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from gemtui.quota.engine import Admission, QuotaEngine, RequestCost
+from gemtui.quota.admission import Admission, RequestCost
+from gemtui.quota.engine import QuotaEngine
 from gemtui.quota.limits import FALLBACK_ORDER, resolve_model
 
 Policy = Literal["switch", "wait", "ask"]
 DecisionKind = Literal["go", "wait", "ask", "refuse"]
+
+
+@dataclass(frozen=True)
+class Hold:
+    """This request failed on a model: not before `until` (epoch s; math.inf: not again), and why.
+
+    `trusted`: the wait comes from the server (a quota 429's delay), so the threshold may wait for it.
+    """
+
+    until: float
+    reason: str
+    trusted: bool = True
 
 
 @dataclass
@@ -45,10 +64,27 @@ class Decision:
         return self.admission.reason
 
 
+_ROUTE: list[str] = []  # the configured route chain (`[routing] route`), empty: the built-in order
+
+
+def use_route(links: Sequence[str] | None) -> None:
+    """Auto mode follows this chain from now on: aliases or model ids, and `profile:model` links."""
+    _ROUTE[:] = [str(link).strip() for link in links or () if str(link).strip()]
+
+
+def route_chain() -> list[str]:
+    """The models auto mode tries, in order: the configured chain (aliases resolved now), else the
+    built-in fallback order."""
+    if not _ROUTE:
+        return list(FALLBACK_ORDER)
+    return list(dict.fromkeys(resolve_model(link) for link in _ROUTE))
+
+
 def candidates(preference: str) -> tuple[str, list[str]]:
     """(preferred model, models to try in order) for a `--model` value."""
     if preference in ("", "auto"):
-        return FALLBACK_ORDER[0], list(FALLBACK_ORDER)
+        order = route_chain()
+        return order[0], order
     model = resolve_model(preference)
     return model, [model]
 
@@ -63,17 +99,23 @@ def decide(
     threshold_s: float = 20.0,
     reserve: bool = True,
     forced_route: str | None = None,
+    held: Mapping[str, Hold] | None = None,
 ) -> Decision:
     """Route one request. `cost_for(model)` gives its cost on that model (budgets differ by model).
 
     `forced_route` pins this one request to a model (the user answered "switch now" under `ask`).
+    `held`: models this request already failed on (see `Hold`).
     """
     preferred, order = candidates(preference)
     if forced_route:
         order = [forced_route]
+    held = held or {}
     admit: Callable[[str, str, RequestCost], Admission] = engine.try_reserve if reserve else engine.check
 
-    first = engine.check(project, order[0], cost_for(order[0]))
+    def check(model: str) -> Admission:
+        return _with_hold(engine.check(project, model, cost_for(model)), held.get(model), engine.clock.now())
+
+    first = check(order[0])
     if first.granted:
         granted = admit(project, order[0], cost_for(order[0]))
         if granted.granted:
@@ -83,27 +125,49 @@ def decide(
         kind: DecisionKind = "refuse" if first.impossible else "wait"
         return Decision(kind, order[0], first, preferred, first, refusals=[first] if first.impossible else [])
 
-    # auto mode, preferred model cannot go now
-    if not first.impossible and (policy == "wait" or first.wait_s <= threshold_s):
+    # auto mode, preferred model cannot go now (an open circuit is waited for only under policy "wait")
+    hold = held.get(order[0])
+    worth_waiting = policy == "wait" or (
+        first.wait_s <= threshold_s
+        and first.dimension != "circuit"
+        and (hold is None or hold.trusted or first.eta > hold.until)
+    )
+    if not first.impossible and worth_waiting:
         return Decision("wait", preferred, first, preferred, first)
-    return _fall_back(engine, project, order, cost_for, first, policy, threshold_s, admit, preferred)
+    return _fall_back(check, project, order, cost_for, first, policy, admit, preferred)
+
+
+def _with_hold(admission: Admission, hold: Hold | None, now: float) -> Admission:
+    """The engine's admission, no sooner than the request's own hold on that model."""
+    if hold is None or hold.until <= now or admission.impossible or admission.eta >= hold.until:
+        return admission
+    impossible = math.isinf(hold.until)
+    return replace(
+        admission,
+        granted=False,
+        reservation_id=None,
+        eta=hold.until,
+        wait_s=max(0.0, hold.until - now),
+        dimension="held",
+        impossible=impossible,
+        reason=hold.reason,
+    )
 
 
 def _fall_back(
-    engine: QuotaEngine,
+    check: Callable[[str], Admission],
     project: str,
     order: Sequence[str],
     cost_for: Callable[[str], RequestCost],
     first: Admission,
     policy: Policy,
-    threshold_s: float,
     admit: Callable[[str, str, RequestCost], Admission],
     preferred: str,
 ) -> Decision:
     refusals = [first] if first.impossible else []
     waits: list[tuple[str, Admission]] = [] if first.impossible else [(order[0], first)]
     for model in order[1:]:
-        checked = engine.check(project, model, cost_for(model))
+        checked = check(model)
         if checked.granted:
             if policy == "ask" and not first.impossible:
                 return Decision("ask", preferred, first, preferred, first, alternative=model)

@@ -19,16 +19,17 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import string
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from gemtui import paths
+from gemtui.storage import write_private
+from gemtui.turns import Attachment
 
 # Framing the server adds around each content (role markers, turn separators), in raw units.
 MESSAGE_OVERHEAD = 4
@@ -36,7 +37,7 @@ SYSTEM_OVERHEAD = 4
 
 # Smoothing: the first samples are averaged (fast convergence), later ones weighted by ALPHA (drift).
 ALPHA = 0.2
-MIN_SAMPLES = 3            # below this a model borrows the pooled ratio
+MIN_SAMPLES = 3  # below this a model borrows the pooled ratio
 RATIO_BOUNDS = (0.2, 5.0)  # one absurd sample (a cached prefix, a wrong pairing) cannot wreck estimates
 MARGIN_MIN = 0.05
 MARGIN_MAX = 0.50
@@ -51,8 +52,29 @@ PUNCT_WEIGHT = 0.8
 
 
 class HasText(Protocol):
-    id: int | None
-    text: str
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+def raw_attachments(attachments: Sequence[Attachment]) -> int:
+    """Attached files' share of a message: text as text (with its path heading), images and PDFs at the
+    cost the API documents for them (`Attachment.tokens`)."""
+    return sum(raw_text(a.headed_text()) if a.is_text else a.tokens for a in attachments)
+
+
+def media_tokens(attachments: Sequence[Attachment]) -> int:
+    """What the API documents for attached images and PDFs: exact counts, which calibration learned from
+    text must never scale down (an estimate may err high, never low)."""
+    return sum(a.tokens for a in attachments if not a.is_text)
+
+
+def scale_with_media(estimator: TokenEstimator, model: str, raw: int, media: int) -> int:
+    """`raw` (which includes `media`) scaled for `model`, with the media part never below its cost."""
+    scaled = estimator.scale(model, raw)
+    return max(scaled, estimator.scale(model, raw - media) + media) if media else scaled
 
 
 def raw_text(text: str) -> int:
@@ -89,7 +111,7 @@ class Calibration:
     samples: int = 0
     updated: float = 0.0
     last_estimate: int | None = None  # the calibrated estimate reserved for the last observed request
-    last_real: int | None = None      # what the server counted for it (promptTokenCount)
+    last_real: int | None = None  # what the server counted for it (promptTokenCount)
 
     @property
     def rel_std(self) -> float:
@@ -135,13 +157,13 @@ class TokenEstimator:
             if hit is not None and (hit[0] is text or hit[0] == text):
                 self.cache_hits += 1
                 return hit[1]
-            raw = raw_text(text) + MESSAGE_OVERHEAD
+            raw = raw_text(text) + MESSAGE_OVERHEAD + raw_attachments(getattr(msg, "attachments", ()))
             self.cache_misses += 1
             if len(self._by_id) >= self.cache_size:
                 self._evict(self._by_id)
             self._by_id[msg_id] = (text, raw)
             return raw
-        return self.raw_for_text(text) + MESSAGE_OVERHEAD
+        return self.raw_for_text(text) + MESSAGE_OVERHEAD + raw_attachments(getattr(msg, "attachments", ()))
 
     def raw_for_text(self, text: str) -> int:
         hit = self._by_text.get(text)
@@ -159,7 +181,7 @@ class TokenEstimator:
         return self.raw_for_text(system) + SYSTEM_OVERHEAD if system else 0
 
     @staticmethod
-    def _evict(cache: dict) -> None:
+    def _evict(cache: dict[Any, Any]) -> None:  # either cache: only its keys' order matters
         """Drop the older half (dicts keep insertion order): bounded memory, no per-hit bookkeeping."""
         for key in list(cache)[: len(cache) // 2]:
             del cache[key]
@@ -194,13 +216,7 @@ class TokenEstimator:
         """Raw tokens -> the (high-side) estimate of what the server will count."""
         return math.ceil(raw * self.factor(model)) if raw > 0 else 0
 
-    def estimate(self, text: str, model: str) -> int:
-        """Calibrated tokens for one bare text (e.g. a countTokens pre-check or a summary request)."""
-        return self.scale(model, self.raw_for_text(text))
-
-    def observe(
-        self, model: str, raw_estimate: int, real_tokens: int, *, reserved: int | None = None
-    ) -> None:
+    def observe(self, model: str, raw_estimate: int, real_tokens: int, *, reserved: int | None = None) -> None:
         """Learn from one answer.
 
         `raw_estimate` is the raw count of exactly what was sent (ContextPlan.raw_tokens), `real_tokens`
@@ -251,19 +267,11 @@ class TokenEstimator:
         cal = self._models.get(normalise_model(model))
         return (cal.last_estimate, cal.last_real) if cal else (None, None)
 
-    def forget(self, model: str | None = None) -> None:
-        """Drop calibration (one model, or all): after a tokenizer change or for tests."""
-        with self._lock:
-            if model is None:
-                self._models.clear()
-            else:
-                self._models.pop(normalise_model(model), None)
-        if self.persist:
-            self.save()
-
     # ---- persistence ---------------------------------------------------------------------------
 
     def _load(self) -> None:
+        if self.path is None:
+            return
         try:
             data: Any = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -293,17 +301,11 @@ class TokenEstimator:
             return
         with self._lock:
             doc = {"version": 1, "models": {k: asdict(v) for k, v in self._models.items()}}
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(doc, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            write_private(self.path, json.dumps(doc, indent=1, sort_keys=True))
 
 
-def _opt_int(value: Any) -> int | None:
+def _opt_int(value: Any) -> int | None:  # a value read from the JSON file: any type until checked
     return None if value is None else int(value)
 
 
