@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -10,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,19 +17,9 @@ from google import genai
 from google.genai import errors, types
 
 from gemtui.emulator import Emulator, ManualClock
+from tests.fixtures_emulator import emulator_http as call
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def call(emulator, method: str, path: str, body: dict | None = None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(emulator.base_url + path, data=data, method=method,
-                                 headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def test_health(emulator):
@@ -52,15 +42,23 @@ def test_fault_over_http(emulator, make_client):
 
 def test_invisible_counters_ghost_and_reset_over_http(emulator, emulator_clock):
     emulator_clock.running = False
-    status, body = call(emulator, "POST", "/_emulator/invisible",
-                        {"project": "demo", "model": "gemini-2.5-pro", "requests": 2, "input_tokens": 50})
+    status, body = call(
+        emulator,
+        "POST",
+        "/_emulator/invisible",
+        {"project": "demo", "model": "gemini-2.5-pro", "requests": 2, "input_tokens": 50},
+    )
     assert status == 200
     status, counters = call(emulator, "GET", "/_emulator/counters")
     assert counters["demo"]["gemini-2.5-pro"]["rpm"] == 2
     assert counters["demo"]["gemini-2.5-pro"]["tpm"] == 50
     assert counters["demo"]["gemini-2.5-pro"]["ghost_requests"] == 2
-    status, _ = call(emulator, "POST", "/_emulator/ghost", {"project": "demo", "model": "gemini-2.5-pro",
-                                                            "rpm": 6, "input_tokens": 0})
+    status, _ = call(
+        emulator,
+        "POST",
+        "/_emulator/ghost",
+        {"project": "demo", "model": "gemini-2.5-pro", "rpm": 6, "input_tokens": 0},
+    )
     assert status == 200
     emulator_clock.advance(20)
     assert call(emulator, "GET", "/_emulator/counters")[1]["demo"]["gemini-2.5-pro"]["ghost_requests"] == 4
@@ -110,11 +108,11 @@ def test_time_is_epoch_plus_scaled_elapsed():
 
 def test_pacing_is_in_emulator_seconds():
     with Emulator(ttft_s=3.0, tokens_per_s=100.0, speed=30.0) as emu:  # 3 s ttft = 0.1 s real
-        client = genai.Client(api_key="demo-key",
-                              http_options=types.HttpOptions(base_url=emu.base_url, api_version="v1"))
+        client = genai.Client(
+            api_key="demo-key", http_options=types.HttpOptions(base_url=emu.base_url, api_version="v1")
+        )
         started = time.monotonic()
-        chunks = list(client.models.generate_content_stream(model="gemini-2.5-flash",
-                                                            contents="pace me [[tokens=60]]"))
+        chunks = list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="pace me [[tokens=60]]"))
         elapsed = time.monotonic() - started
         # 3 s ttft + ~0.6 s of tokens in emulator time -> ~0.12 s real
         assert 0.1 <= elapsed < 1.5
@@ -125,10 +123,17 @@ def test_pacing_is_in_emulator_seconds():
         assert time.monotonic() - started < 0.5
 
 
-def _cli(*args: str) -> subprocess.Popen:
+def _cli(*args: str, preexec_fn: Callable[[], object] | None = None) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-m", "gemtui", "emulator", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gemtui", "emulator", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec_fn,
+    )
 
 
 def test_cli_serves_until_ctrl_c():
@@ -154,3 +159,47 @@ def test_cli_refuses_a_public_host():
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 2
     assert len(err.strip().splitlines()) == 1 and "loopback" in err
+
+
+def test_the_request_log_names_part_kinds_and_digests(emulator, make_client):
+    import hashlib
+
+    from gemtui.emulator.textgen import make_png
+
+    png = make_png("logged", 1)
+    pdf = b"%PDF-1.4\n<< /Type /Page >>\n<< /Type /Page >>\n%%EOF"
+    client = make_client()
+    contents = [
+        types.Content(
+            role="user",
+            parts=[
+                types.Part.from_bytes(data=png, mime_type="image/png"),
+                types.Part.from_bytes(data=pdf, mime_type="application/pdf"),
+                types.Part(text="what are these?"),
+            ],
+        )
+    ]
+    counted = client.models.count_tokens(model="gemini-2.5-flash", contents=contents)
+    assert counted.total_tokens == 258 + 2 * 258 + 4, "an image, two PDF pages, three words and a mark"
+    client.models.generate_content(model="gemini-2.5-flash", contents=contents)
+    status, body = call(emulator, "GET", "/_emulator/requests")
+    assert status == 200 and body["requests"] == emulator.requests()
+    count, generate = body["requests"]
+    assert (count["method"], generate["method"]) == ("countTokens", "generateContent")
+    parts = generate["contents"][0]["parts"]
+    assert [p["kind"] for p in parts] == ["inline:image/png", "inline:application/pdf", "text"]
+    assert parts[0]["sha256"] == hashlib.sha256(png).hexdigest() and parts[1]["bytes"] == len(pdf)
+    emulator.reset()
+    assert emulator.requests() == []
+
+
+def test_cli_stops_on_sigint_even_when_started_with_sigint_ignored():
+    """A background job of a non-interactive shell starts with SIGINT ignored; `kill -INT` must still stop
+    the emulator cleanly (this is how a full test run in the background first met it)."""
+    proc = _cli("--port", "0", "--key", "k1=p1", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert proc.stdout.readline().startswith("gemtui emulator: listening on")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err

@@ -41,12 +41,14 @@ def test_sixth_pro_request_on_free_tier_is_rpm_429(make_client, emulator, frozen
     exc = info.value
     assert exc.code == 429 and exc.status == "RESOURCE_EXHAUSTED"
     violations, delay = quota_details(exc)
-    assert violations == [{
-        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
-        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
-        "quotaDimensions": {"location": "global", "model": PRO},
-        "quotaValue": "5",
-    }]
+    assert violations == [
+        {
+            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+            "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+            "quotaDimensions": {"location": "global", "model": PRO},
+            "quotaValue": "5",
+        }
+    ]
     assert delay == "59s"
     metric = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
     assert f"* Quota exceeded for metric: {metric}, limit: 5, model: gemini-2.5-pro" in exc.message
@@ -193,11 +195,14 @@ def test_quota_is_per_model(make_client, emulator, frozen):
     assert client.models.generate_content(model="gemini-2.5-flash", contents="hi").text
 
 
-@pytest.mark.parametrize(("label", "start", "hours"), [
-    ("ordinary", (2025, 6, 16), 24),
-    ("spring forward", (2025, 3, 9), 23),
-    ("fall back", (2025, 11, 2), 25),
-])
+@pytest.mark.parametrize(
+    ("label", "start", "hours"),
+    [
+        ("ordinary", (2025, 6, 16), 24),
+        ("spring forward", (2025, 3, 9), 23),
+        ("fall back", (2025, 11, 2), 25),
+    ],
+)
 def test_rpd_resets_at_pacific_midnight(make_client, emulator, frozen, label, start, hours):
     day_start = pacific(*start, 0, 0, 0)
     frozen.set(day_start + 1800)  # 00:30 local

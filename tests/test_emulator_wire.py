@@ -42,7 +42,11 @@ def test_generate_sync(make_client, version):
     usage = resp.usage_metadata
     assert usage.prompt_token_count == count_text("Tell me about rate limits")
     assert usage.candidates_token_count == count_text(resp.text)
-    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
+    # 2.5 Flash thinks (dynamic budget): its thinking tokens are part of the total
+    assert usage.thoughts_token_count and usage.thoughts_token_count > 0
+    assert usage.total_token_count == (
+        usage.prompt_token_count + usage.candidates_token_count + usage.thoughts_token_count
+    )
     assert 40 <= usage.candidates_token_count <= 410
     assert resp.model_version == "gemini-2.5-flash"
     assert resp.response_id
@@ -69,8 +73,10 @@ def test_tokens_marker_and_max_output_tokens(make_client):
     resp = client.models.generate_content(model="gemini-2.5-flash", contents="bench [[tokens=600]]")
     assert abs(resp.usage_metadata.candidates_token_count - 600) <= 10
     capped = client.models.generate_content(
-        model="gemini-2.5-flash", contents="bench [[tokens=600]]",
-        config=types.GenerateContentConfig(max_output_tokens=50))
+        model="gemini-2.5-flash",
+        contents="bench [[tokens=600]]",
+        config=types.GenerateContentConfig(max_output_tokens=50),
+    )
     assert capped.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
     assert capped.usage_metadata.candidates_token_count == 50
     assert resp.text.startswith(capped.text)
@@ -80,18 +86,27 @@ def test_system_instruction_counts_in_prompt_tokens(make_client):
     client = make_client()
     plain = client.models.generate_content(model="gemini-2.5-flash", contents="hi there")
     with_system = client.models.generate_content(
-        model="gemini-2.5-flash", contents="hi there",
-        config=types.GenerateContentConfig(system_instruction="You are terse and exact."))
+        model="gemini-2.5-flash",
+        contents="hi there",
+        config=types.GenerateContentConfig(system_instruction="You are terse and exact."),
+    )
     extra = count_text("You are terse and exact.")
     assert with_system.usage_metadata.prompt_token_count == plain.usage_metadata.prompt_token_count + extra
 
 
 def test_snake_case_bodies_are_accepted(emulator):
-    body = {"contents": [{"role": "user", "parts": [{"text": "snake [[tokens=300]]"}]}],
-            "system_instruction": {"parts": [{"text": "be brief"}]},
-            "generation_config": {"max_output_tokens": 20}}
-    status, resp = raw(emulator, "POST", "/v1beta/models/gemini-2.5-flash:generateContent", body,
-                       {"x-goog-api-key": "demo-key", "content-type": "application/json"})
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "snake [[tokens=300]]"}]}],
+        "system_instruction": {"parts": [{"text": "be brief"}]},
+        "generation_config": {"max_output_tokens": 20},
+    }
+    status, resp = raw(
+        emulator,
+        "POST",
+        "/v1beta/models/gemini-2.5-flash:generateContent",
+        body,
+        {"x-goog-api-key": "demo-key", "content-type": "application/json"},
+    )
     assert status == 200
     assert resp["candidates"][0]["finishReason"] == "MAX_TOKENS"
     assert resp["usageMetadata"]["candidatesTokenCount"] == 20
@@ -107,13 +122,13 @@ def test_key_in_query_string_is_accepted(emulator):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_stream_chunks_running_usage_and_finish_last(make_client, version):
     client = make_client(api_version=version)
-    chunks = list(client.models.generate_content_stream(model="gemini-2.5-flash",
-                                                        contents="stream please [[tokens=200]]"))
+    chunks = list(
+        client.models.generate_content_stream(model="gemini-2.5-flash", contents="stream please [[tokens=200]]")
+    )
     assert len(chunks) > 5
     running = [c.usage_metadata.candidates_token_count for c in chunks]
     assert running == sorted(running)
-    assert all(c.usage_metadata.prompt_token_count == chunks[0].usage_metadata.prompt_token_count
-               for c in chunks)
+    assert all(c.usage_metadata.prompt_token_count == chunks[0].usage_metadata.prompt_token_count for c in chunks)
     assert [c.candidates[0].finish_reason for c in chunks[:-1]] == [None] * (len(chunks) - 1)
     assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
     text = "".join(c.text for c in chunks)
@@ -126,7 +141,8 @@ async def test_stream_async(make_client):
     client = make_client()
     seen = []
     async for chunk in await client.aio.models.generate_content_stream(
-            model="gemini-2.5-flash-lite", contents="async stream"):
+        model="gemini-2.5-flash-lite", contents="async stream"
+    ):
         seen.append(chunk)
     assert seen[-1].candidates[0].finish_reason == types.FinishReason.STOP
     assert len(seen) >= 2
@@ -136,8 +152,10 @@ def test_sse_framing_on_the_wire(emulator):
     body = {"contents": [{"role": "user", "parts": [{"text": "frame check"}]}]}
     req = urllib.request.Request(
         emulator.base_url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
-        data=json.dumps(body).encode(), method="POST",
-        headers={"x-goog-api-key": "demo-key", "content-type": "application/json"})
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"x-goog-api-key": "demo-key", "content-type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.headers["content-type"].startswith("text/event-stream")
         payload = resp.read().decode()
@@ -145,7 +163,7 @@ def test_sse_framing_on_the_wire(emulator):
     assert events[-1] == ""
     for event in events[:-1]:
         assert event.startswith("data: ") and "\n" not in event
-        json.loads(event[len("data: "):])
+        json.loads(event[len("data: ") :])
     assert "[DONE]" not in payload
 
 
@@ -181,8 +199,13 @@ def test_models_list_paginates_and_get(make_client, version):
     assert len(pager.page) == 2
     names = [m.name for m in pager]
     assert len(names) == len(set(names)) >= 5
-    for expected in ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-flash-image",
-                     "gemini-2.0-flash"):
+    for expected in (
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+        "gemini-2.5-flash-lite",
+        "gemini-2.5-flash-image",
+        "gemini-2.0-flash",
+    ):
         assert f"models/{expected}" in names
     pro = client.models.get(model="gemini-2.5-pro")
     assert pro.name == "models/gemini-2.5-pro"
@@ -194,8 +217,12 @@ def test_models_list_paginates_and_get(make_client, version):
 def test_page_token_on_the_wire(emulator):
     status, first = raw(emulator, "GET", "/v1beta/models?pageSize=4", headers={"x-goog-api-key": "demo-key"})
     assert status == 200 and len(first["models"]) == 4 and first["nextPageToken"]
-    status, second = raw(emulator, "GET", f"/v1beta/models?pageSize=4&pageToken={first['nextPageToken']}",
-                         headers={"x-goog-api-key": "demo-key"})
+    status, second = raw(
+        emulator,
+        "GET",
+        f"/v1beta/models?pageSize=4&pageToken={first['nextPageToken']}",
+        headers={"x-goog-api-key": "demo-key"},
+    )
     assert status == 200 and "nextPageToken" not in second
     assert {m["name"] for m in first["models"]}.isdisjoint(m["name"] for m in second["models"])
 
@@ -226,8 +253,9 @@ def test_key_marked_invalid_and_forbidden(make_client, emulator):
 
 
 def test_missing_key_is_403(emulator):
-    status, body = raw(emulator, "POST", "/v1beta/models/gemini-2.5-flash:generateContent",
-                       {"contents": [{"parts": [{"text": "x"}]}]})
+    status, body = raw(
+        emulator, "POST", "/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"parts": [{"text": "x"}]}]}
+    )
     assert status == 403
     assert body["error"]["status"] == "PERMISSION_DENIED"
 
@@ -241,7 +269,8 @@ def test_unknown_model_is_404(make_client, version):
     assert info.value.status == "NOT_FOUND"
     assert info.value.message == (
         f"models/gemini-9-ultra is not found for API version {version}, or is not supported for "
-        "generateContent. Call ListModels to see the list of available models and their supported methods.")
+        "generateContent. Call ListModels to see the list of available models and their supported methods."
+    )
 
 
 def test_malformed_bodies_are_400(emulator):
@@ -268,10 +297,61 @@ def test_image_model_returns_a_valid_png(make_client, emulator):
     width, height = struct.unpack(">II", png[16:24])
     idat_len = struct.unpack(">I", png[33:37])[0]
     assert png[37:41] == b"IDAT"
-    pixels = zlib.decompress(png[41:41 + idat_len])
+    pixels = zlib.decompress(png[41 : 41 + idat_len])
     assert len(pixels) == height * (1 + 3 * width)
     assert png.endswith(b"IEND\xaeB`\x82")
     assert emulator.counters()["demo"]["gemini-2.5-flash-image"]["ipm"] == 1
     client = make_client()
     again = client.models.generate_content(model="gemini-2.5-flash-image", contents="a red fox")
     assert again.candidates[0].content.parts[1].inline_data.data == blob.data
+
+
+def test_generation_config_is_logged_and_thinking_follows_the_budget(make_client, emulator):
+    from tests.fixtures_emulator import emulator_http
+
+    client = make_client()
+    thinking = types.ThinkingConfig(thinking_budget=0)
+    off = client.models.generate_content(
+        model="gemini-2.5-flash",
+        contents="no thinking please",
+        config=types.GenerateContentConfig(temperature=0.4, top_p=0.6, thinking_config=thinking),
+    )
+    assert not off.usage_metadata.thoughts_token_count
+    few = client.models.generate_content(
+        model="gemini-2.5-pro",
+        contents="a little thinking",
+        config=types.GenerateContentConfig(
+            max_output_tokens=80, thinking_config=types.ThinkingConfig(thinking_budget=130)
+        ),
+    )
+    assert 0 < few.usage_metadata.thoughts_token_count <= 130
+    plain = client.models.generate_content(model="gemini-2.0-flash", contents="an older model")
+    assert not plain.usage_metadata.thoughts_token_count  # 2.0 does not think
+    log = emulator.generation_log()
+    assert [(e["model"], e["temperature"], e["topP"], e["maxOutputTokens"], e["thinkingBudget"]) for e in log] == [
+        ("gemini-2.5-flash", 0.4, 0.6, None, 0),
+        ("gemini-2.5-pro", None, None, 80, 130),
+        ("gemini-2.0-flash", None, None, None, None),
+    ]
+    status, body = emulator_http(emulator, "GET", "/_emulator/generation")
+    assert status == 200 and body["requests"] == log
+
+
+def test_budgets_a_model_cannot_take_are_refused_as_the_service_does(make_client, emulator):
+    from google.genai import errors
+
+    client = make_client()
+    for model, budget, words in (
+        ("gemini-2.5-pro", 0, "only works in thinking mode"),
+        ("gemini-2.0-flash", 100, "not supported"),
+    ):
+        with pytest.raises(errors.ClientError) as refused:
+            client.models.generate_content(
+                model=model,
+                contents="hi",
+                config=types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=budget)),
+            )
+        assert refused.value.code == 400 and words in refused.value.message
+    assert emulator.counters() == {}  # a refused request is not counted against quota
+    client.models.generate_content(model="gemini-2.5-pro", contents="hi")
+    assert emulator.counters() != {}

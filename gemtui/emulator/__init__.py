@@ -7,7 +7,8 @@ the wire must not share the client's misunderstandings). Heavy imports (starlett
 
 from gemtui.emulator.clock import ManualClock
 from gemtui.emulator.faults import FAULT_KINDS
+from gemtui.emulator.relay import RELAY_FAULT_KINDS
 from gemtui.emulator.server import Emulator
 from gemtui.emulator.state import UNLIMITED
 
-__all__ = ["Emulator", "ManualClock", "FAULT_KINDS", "UNLIMITED"]
+__all__ = ["Emulator", "ManualClock", "FAULT_KINDS", "RELAY_FAULT_KINDS", "UNLIMITED"]

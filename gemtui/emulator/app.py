@@ -1,4 +1,5 @@
-"""The ASGI app: Gemini REST routes (`/v1` and `/v1beta`) and the loopback admin routes (`/_emulator`)."""
+"""The ASGI app: Gemini REST routes (`/v1` and `/v1beta`), the OpenAI-compatible routes
+(`/v1/chat/completions`, and `/v1/models` asked with a bearer key) and the loopback admin routes (`/_emulator`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from starlette.routing import Route
 
 from gemtui.emulator import catalogue, errors
 from gemtui.emulator.faults import STREAM_ONLY
+from gemtui.emulator.openai_compat import build_routes as openai_routes
+from gemtui.emulator.relay import RelayGate
 from gemtui.emulator.state import EmulatorState
 from gemtui.emulator.textgen import generate_text, make_png, seed_for, split_chunks, truncate
 from gemtui.emulator.tokenizer import count_contents, count_text
@@ -65,10 +68,16 @@ class SSEStream:
         self.events = events
 
     async def __call__(self, scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/event-stream"),
-            (b"cache-control", b"no-cache"),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
         try:
             async for payload in self.events:
                 data = b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\r\n\r\n"
@@ -86,6 +95,12 @@ def _is_loopback(request: Request) -> bool:
         return host in ("localhost", "testclient")
 
 
+def _asks_openai(request: Request) -> bool:
+    """A bearer key and no Gemini key: the OpenAI-compatible model list is wanted, not Gemini's."""
+    bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+    return bearer and not (request.headers.get("x-goog-api-key") or request.query_params.get("key"))
+
+
 def _last_user_text(contents: list) -> str:
     for content in reversed(contents):
         if isinstance(content, dict) and content.get("role", "user") == "user":
@@ -101,7 +116,62 @@ def _pick(d: dict, *names: str):
     return None
 
 
-def build_app(state: EmulatorState) -> Starlette:
+DYNAMIC_THOUGHTS_MAX = 512  # what a thinking model spends thinking when the budget is dynamic (-1 or unset)
+
+
+def _thinking_budget(config: dict) -> int | None:
+    thinking = _pick(config, "thinkingConfig", "thinking_config")
+    if not isinstance(thinking, dict):
+        return None
+    budget = _pick(thinking, "thinkingBudget", "thinking_budget")
+    return budget if isinstance(budget, int) and not isinstance(budget, bool) else None
+
+
+def _thoughts(info: catalogue.ModelInfo, budget: int | None, prompt_tokens: int) -> int:
+    """Thinking tokens an answer reports (`thoughtsTokenCount`): none for a model that does not think or
+    a budget of 0, at most the budget, otherwise a few tokens per token of prompt."""
+    if not info.thinking or budget == 0:
+        return 0
+    spent = min(DYNAMIC_THOUGHTS_MAX, 32 + prompt_tokens)
+    return min(spent, budget) if budget is not None and budget > 0 else spent
+
+
+def _refused_budget(info: catalogue.ModelInfo, budget: int | None) -> dict | None:
+    """What the service answers to a thinking budget the model cannot take, or None."""
+    if budget is None:
+        return None
+    if not info.thinking:
+        return errors.bad_request("Thinking is not supported by this model.")
+    if budget == 0 and info.family == "pro":
+        return errors.bad_request("Budget 0 is invalid. This model only works in thinking mode.")
+    if budget < -1 or budget > 32768:
+        return errors.bad_request(
+            f"The thinking budget {budget} is invalid. Please choose a value between "
+            "0 and 32768, or -1 for dynamic thinking."
+        )
+    return None
+
+
+def _generation_note(info: catalogue.ModelInfo, system, config: dict) -> dict:
+    """One entry of the generation log: the model and the generation config as received (camelCase)."""
+    texts = []
+    if isinstance(system, dict):
+        texts = [p.get("text") for p in system.get("parts") or [] if isinstance(p, dict)]
+    elif isinstance(system, str):
+        texts = [system]
+    return {
+        "model": info.name,
+        "systemInstruction": "\n".join(t for t in texts if isinstance(t, str)) or None,
+        "temperature": _pick(config, "temperature"),
+        "topP": _pick(config, "topP", "top_p"),
+        "maxOutputTokens": _pick(config, "maxOutputTokens", "max_output_tokens"),
+        "thinkingBudget": _thinking_budget(config),
+    }
+
+
+def build_app(state: EmulatorState) -> RelayGate:
+    """The Gemini routes behind the relay gate (which passes everything on while relay mode is off)."""
+
     async def authorise(request: Request):
         """(project, None) or (None, error response)."""
         key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
@@ -125,8 +195,12 @@ def build_app(state: EmulatorState) -> Starlette:
             return None, _error(errors.bad_request("Invalid JSON payload received. Expected an object."))
         return body, None
 
+    chat_completions, openai_models = openai_routes(state)
+
     async def models_list(request: Request) -> Response:
         ver = request.path_params["ver"]
+        if ver == "v1" and _asks_openai(request):
+            return await openai_models(request)
         if ver not in API_VERSIONS:
             return _error(errors.envelope(404, f"Unknown API version {ver}."))
         _, err = await authorise(request)
@@ -138,9 +212,10 @@ def build_app(state: EmulatorState) -> Starlette:
         except ValueError:
             return _error(errors.bad_request("Invalid page token or page size."))
         size = max(1, min(size, 1000))
-        page = catalogue.MODELS[start:start + size]
+        served = state.models
+        page = served[start : start + size]
         body: dict = {"models": [m.wire() for m in page]}
-        if start + size < len(catalogue.MODELS):
+        if start + size < len(served):
             body["nextPageToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
         return _json(body)
 
@@ -156,7 +231,7 @@ def build_app(state: EmulatorState) -> Starlette:
         project, err = await authorise(request)
         if err:
             return err
-        info = catalogue.find(name)
+        info = state.find_model(name)
         if info is None:
             shown = "generateContent" if method == "streamGenerateContent" else (method or "get")
             return _error(errors.model_not_found(name, ver, shown))
@@ -165,6 +240,8 @@ def build_app(state: EmulatorState) -> Starlette:
         body, err = await read_body(request)
         if err:
             return err
+        if isinstance(body, dict):
+            state.log_request(method, info.name, body)
         if method == "countTokens":
             return await count_tokens(body)
         return await generate(request, project, info, body, streaming=method == "streamGenerateContent")
@@ -179,27 +256,36 @@ def build_app(state: EmulatorState) -> Starlette:
         details = [{"modality": "TEXT", "tokenCount": tokens}]
         return _json({"totalTokens": tokens, "promptTokensDetails": details})
 
-    async def generate(request: Request, project: str, info: catalogue.ModelInfo, body: dict,
-                       streaming: bool) -> Response:
+    async def generate(
+        request: Request, project: str, info: catalogue.ModelInfo, body: dict, streaming: bool
+    ) -> Response:
         contents = body.get("contents")
         if not isinstance(contents, list) or not contents:
             return _error(errors.bad_request("* GenerateContentRequest.contents: contents is not specified"))
         system = _pick(body, "systemInstruction", "system_instruction")
         config = _pick(body, "generationConfig", "generation_config") or {}
-        max_out = _pick(config, "maxOutputTokens", "max_output_tokens") if isinstance(config, dict) else None
+        if not isinstance(config, dict):
+            config = {}
+        max_out = _pick(config, "maxOutputTokens", "max_output_tokens")
         tokens, _ = count_contents(contents, system)
+        state.note_generation(_generation_note(info, system, config))
+        budget = _thinking_budget(config)
+        refused = _refused_budget(info, budget)
+        if refused is not None:
+            return _error(refused)
+        thoughts = _thoughts(info, budget, tokens)
 
         fault = state.take_fault(info.name, streaming, consume=False)
         if fault is not None and fault.kind not in STREAM_ONLY:
             state.consume_fault(fault)
             if fault.kind == "overloaded":
-                return _error(errors.overloaded())
+                return _error(errors.echoed(errors.overloaded(), fault.echo))
             if fault.kind == "internal":
-                return _error(errors.internal())
+                return _error(errors.echoed(errors.internal(), fault.echo))
             if fault.kind == "bare_429":
-                return _error(errors.bare_429())
+                return _error(errors.echoed(errors.bare_429(), fault.echo))
             if fault.kind == "html_page":
-                return HTMLResponse(errors.HTML_BAD_GATEWAY, status_code=502)
+                return HTMLResponse(errors.html_bad_gateway(fault.echo), status_code=502)
             if fault.kind == "slow_first_byte":
                 await asyncio.sleep(state.real_delay(fault.seconds))
             fault = None
@@ -227,14 +313,17 @@ def build_app(state: EmulatorState) -> Starlette:
             candidate: dict = {"content": {"parts": parts, "role": "model"}, "index": 0}
             if last:
                 candidate["finishReason"] = finish
+            usage = {
+                "promptTokenCount": tokens,
+                "candidatesTokenCount": out_tokens,
+                "totalTokenCount": tokens + out_tokens + thoughts,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}],
+            }
+            if thoughts:
+                usage["thoughtsTokenCount"] = thoughts
             return {
                 "candidates": [candidate],
-                "usageMetadata": {
-                    "promptTokenCount": tokens,
-                    "candidatesTokenCount": out_tokens,
-                    "totalTokenCount": tokens + out_tokens,
-                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}],
-                },
+                "usageMetadata": usage,
                 "modelVersion": info.name,
                 "responseId": response_id,
             }
@@ -254,7 +343,7 @@ def build_app(state: EmulatorState) -> Starlette:
                 last = i == len(pieces) - 1
                 if fault is not None and i >= min(fault.after_chunks, len(pieces) - 1):
                     if fault.kind == "stream_error":
-                        yield errors.internal()
+                        yield errors.echoed(errors.internal(), fault.echo)
                         return
                     raise CutStream("cut_stream fault")
                 n = count_text(piece)
@@ -281,20 +370,41 @@ def build_app(state: EmulatorState) -> Starlette:
                 return err
         try:
             if action == "health" and request.method == "GET":
-                return _json({"status": "ok", "now": state.now(), "tier": state.default_tier,
-                              "models": [m.name for m in catalogue.MODELS]})
+                return _json(
+                    {
+                        "status": "ok",
+                        "now": state.now(),
+                        "tier": state.default_tier,
+                        "models": [m.name for m in state.models],
+                    }
+                )
+            if action == "models" and request.method == "POST":
+                state.set_models(body["models"])
+                return _json({"models": [m.name for m in state.models]})
             if action == "counters" and request.method == "GET":
                 return _json(state.counters())
+            if action == "generation" and request.method == "GET":
+                return _json({"requests": state.generation_log()})
+            if action == "requests" and request.method == "GET":
+                return _json({"requests": state.requests()})
             if action == "fault" and request.method == "GET":
                 with state.lock:
-                    return _json({"faults": state.faults.pending()})
+                    return _json({"faults": state.pending_faults()})
             if action == "fault" and request.method == "POST":
                 if body.get("clear"):
                     state.clear_faults()
                 else:
                     state.set_fault(**body)
                 with state.lock:
-                    return _json({"faults": state.faults.pending()})
+                    return _json({"faults": state.pending_faults()})
+            if action == "relay" and request.method == "GET":
+                return _json(state.relay_status())
+            if action == "relay" and request.method == "POST":
+                if body.get("clear"):
+                    state.clear_relay()
+                else:
+                    state.set_relay(**body)
+                return _json(state.relay_status())
             if action == "invisible" and request.method == "POST":
                 state.add_invisible_usage(**body)
                 return _json(state.counters())
@@ -304,6 +414,11 @@ def build_app(state: EmulatorState) -> Starlette:
             if action == "tier" and request.method == "POST":
                 state.set_tier(**body)
                 return _json({"project": body.get("project"), "tier": state.tier_of(body["project"])})
+            if action == "openai" and request.method == "GET":
+                return _json(state.openai.counters())
+            if action == "openai" and request.method == "POST":
+                state.openai.configure(**body)
+                return _json(state.openai.counters())
             if action == "reset" and request.method == "POST":
                 state.reset()
                 return _json({"status": "reset"})
@@ -316,9 +431,10 @@ def build_app(state: EmulatorState) -> Starlette:
 
     routes = [
         Route("/_emulator/{action}", admin, methods=["GET", "POST"]),
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/{ver}/models", models_list, methods=["GET"]),
         Route("/{ver}/models/{rest:path}", model_route, methods=["GET", "POST"]),
     ]
     app = Starlette(routes=routes)
     app.add_exception_handler(404, not_found)
-    return app
+    return RelayGate(app, state)

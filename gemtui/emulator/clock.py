@@ -18,8 +18,9 @@ PACIFIC = ZoneInfo("America/Los_Angeles")
 class EmuClock:
     """Emulator seconds since the epoch: `clock()` if given, else `epoch + real elapsed * speed`."""
 
-    def __init__(self, speed: float = 1.0, epoch: float | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, speed: float = 1.0, epoch: float | None = None, clock: Callable[[], float] | None = None
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = float(speed)

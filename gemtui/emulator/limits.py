@@ -37,14 +37,14 @@ TABLE: dict[str, dict[str, Limits]] = {
     "flash": {
         "free": Limits(15, 1_000_000, 500),
         "tier1": Limits(1_000, 4_000_000, None),
-        "tier2": Limits(2_000, 8_000_000, None),     # assumed
-        "tier3": Limits(10_000, 16_000_000, None),   # assumed
+        "tier2": Limits(2_000, 8_000_000, None),  # assumed
+        "tier3": Limits(10_000, 16_000_000, None),  # assumed
     },
     "flash-lite": {
         "free": Limits(15, 250_000, 1_000),
         "tier1": Limits(4_000, 4_000_000, None),
-        "tier2": Limits(10_000, 10_000_000, None),   # assumed
-        "tier3": Limits(30_000, 30_000_000, None),   # assumed
+        "tier2": Limits(10_000, 10_000_000, None),  # assumed
+        "tier3": Limits(30_000, 30_000_000, None),  # assumed
     },
     "flash-image": {  # assumed except IPM 0 (free) and 10 (tier 1)
         "free": Limits(10, 250_000, 100, ipm=0),

@@ -62,7 +62,7 @@ class Ghost:
 
 @dataclass(frozen=True)
 class Violation:
-    dim: str           # rpm, tpm, rpd, ipm
+    dim: str  # rpm, tpm, rpd, ipm
     limit: int
     retry_after: float  # emulator seconds until that window frees
 
@@ -109,8 +109,7 @@ class QuotaBook:
         u.m_tokens += input_tokens
         u.ghost_requests += requests
 
-    def admit(self, project: str, model: str, limits: Limits, tokens: int, images: int,
-              now: float) -> list[Violation]:
+    def admit(self, project: str, model: str, limits: Limits, tokens: int, images: int, now: float) -> list[Violation]:
         """Books the request and returns [] if every window has room, else the violations (books nothing)."""
         u = self._current(project, model, now)
         found: list[Violation] = []
@@ -157,4 +156,3 @@ class QuotaBook:
     def clear(self) -> None:
         self.usage.clear()
         self.ghosts.clear()
-

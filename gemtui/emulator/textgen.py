@@ -1,4 +1,4 @@
-"""Deterministic answers: Markdown-flavoured text seeded by the prompt, and small PNGs for the image model.
+"""Deterministic answers: a Markdown tour of gemtui seeded by the prompt, and small PNGs for the image model.
 
 Same prompt + same seed -> same answer, so tests and benchmarks can assert on sizes; `[[tokens=N]]` in
 the prompt asks for an answer of about N output tokens (counted by the emulator's own tokenizer).
@@ -7,36 +7,18 @@ the prompt asks for an answer of about N output tokens (counted by the emulator'
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import re
 import struct
 import zlib
+from collections.abc import Iterator
 
+from gemtui.emulator import tour
 from gemtui.emulator.tokenizer import count_text, token_spans
 
-_PROSE = (
-    "the a of to and in that is for it as with on by this be are from or an at which can not will its "
-    "request window quota model token limit answer stream client server project minute day budget queue "
-    "latency retry value state engine ledger signal gauge context message reply prompt cache buffer "
-    "simple careful steady small large quick exact early late clear honest useful gentle fair "
-    "counts tracks measures sends waits keeps returns shows books frees checks reads writes learns "
-    "because while when after before until unless although so then also often rarely always never "
-    "terminal session profile tier pacing schedule rhythm balance harvest river mountain garden lantern "
-    "compass harbor meadow orchard signal beacon thread needle fabric pattern ribbon"
-)
-_WORDS = tuple(_PROSE.split())
-
-_CODE_LINES = (
-    "def {name}(items):",
-    "    total = 0",
-    "    for item in items:",
-    "        total += len(item)",
-    "    return total",
-    "",
-    "print({name}([\"alpha\", \"beta\", \"gamma\"]))",
-)
-
 _TOKENS_MARK = re.compile(r"\[\[tokens=(\d+)\]\]")
+_SHORTEST_PARAGRAPH = 12  # tokens: less than this left over goes at the end of the paragraph before
 
 
 def seed_for(prompt: str, seed: int) -> int:
@@ -52,49 +34,63 @@ def target_tokens(prompt: str, seed: int) -> int:
     return 40 + seed_for(prompt, seed) % 361
 
 
-def _sentence(rng: random.Random, budget: int) -> str:
-    words = [rng.choice(_WORDS) for _ in range(rng.randint(6, 18))]
-    text = ""
-    for i in range(len(words)):
+def _fit(sentence: str, budget: int) -> str:
+    """`sentence` whole if it fits in `budget` tokens, else its first words and an ellipsis."""
+    if count_text(sentence) <= budget:
+        return sentence
+    words = sentence.rstrip(".").split()
+    text = words[0]
+    for i in range(1, len(words)):
         candidate = " ".join(words[: i + 1])
-        if i > 0 and count_text(candidate) + 1 > budget:  # +1 for the full stop
+        if count_text(candidate) + 1 > budget:  # +1 for the ellipsis
             break
         text = candidate
-    return text[0].upper() + text[1:] + "."
+    return text + "…"
+
+
+def _cycle(pool: tuple[str, ...], rng: random.Random) -> Iterator[str]:
+    """The pool in a seeded order, round and round: long answers repeat it, short ones differ."""
+    order = list(pool)
+    rng.shuffle(order)
+    return itertools.cycle(order)
+
+
+def _paragraph(rng: random.Random, sentences: Iterator[str], left: int, first: bool) -> str:
+    """One to three sentences within `left` tokens; a tail too short for a paragraph of its own joins this one."""
+    fitted = [_fit(rng.choice(tour.OPENERS), max(left, 1))] if first else []
+    left -= sum(count_text(s) for s in fitted)
+    wanted = rng.randint(1, 3)
+    while left > 0 and (len(fitted) < wanted or left < _SHORTEST_PARAGRAPH):
+        sentence = next(sentences)
+        fitted.append(_fit(sentence, left))
+        left -= count_text(fitted[-1])
+        if fitted[-1] != sentence:  # a cut sentence ends the answer
+            break
+    return " ".join(fitted) or _fit(next(sentences), max(left, 1))
 
 
 def generate_text(prompt: str, seed: int) -> str:
-    """A Markdown answer of about `target_tokens(prompt, seed)` tokens."""
+    """A Markdown tour of gemtui (see tour) of about `target_tokens(prompt, seed)` tokens (one fewer at most)."""
     rng = random.Random(seed_for(prompt, seed))
     target = target_tokens(prompt, seed)
+    sentences, lists, code = _cycle(tour.SENTENCES, rng), _cycle(tour.LISTS, rng), _cycle(tour.CODE_BLOCKS, rng)
     blocks: list[str] = []
     used = 0
-
-    def room() -> int:
-        return target - used - (2 if blocks else 0)
-
-    paragraph: list[str] = []
-    while used < target:
+    while used < target - 1 or not blocks:  # a last word cut for one token would read as noise
+        room = target - used
         kind = rng.random()
-        if blocks and paragraph == [] and kind < 0.2 and room() > 25:
-            items = [f"- {_sentence(rng, 8)[:-1]}" for _ in range(rng.randint(3, 5))]
-            block = "\n".join(items)
-        elif blocks and paragraph == [] and kind < 0.32 and room() > 45:
-            name = rng.choice(("measure", "tally", "count_words", "budget"))
-            block = "```python\n" + "\n".join(line.format(name=name) for line in _CODE_LINES) + "\n```"
-        else:
-            paragraph = []
-            in_paragraph = 0
-            for _ in range(rng.randint(2, 5)):
-                budget = target - used - in_paragraph
-                if budget < 2:
-                    break
-                paragraph.append(_sentence(rng, budget))
-                in_paragraph += count_text(paragraph[-1])
-            block = " ".join(paragraph) or "Done."
-            paragraph = []
+        block = ""
+        if blocks and kind < 0.2:
+            block = next(lists)
+        elif blocks and kind < 0.32:
+            block = next(code)
+        after = room - count_text(block)
+        if not block or after < 0 or 1 < after < _SHORTEST_PARAGRAPH:  # whole, and no scrap left after
+            block = _paragraph(rng, sentences, target - used, first=not blocks)
         blocks.append(block)
         used += count_text(block)  # blocks are whitespace-separated, so their tokens simply add up
+        if block.endswith("…"):  # a sentence was cut to fit: that is the end
+            break
     return "\n\n".join(blocks)
 
 
@@ -144,5 +140,9 @@ def make_png(prompt: str, seed: int, size: int = 32) -> bytes:
             row += a if ((x // 4) + (y // 4)) % 2 == 0 else b
         rows.append(bytes(row))
     ihdr = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
-            + _png_chunk(b"IDAT", zlib.compress(b"".join(rows), 9)) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+        + _png_chunk(b"IEND", b"")
+    )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-IMAGE_TOKENS = 258  # each inline image in a request, as the real service counts it
+from gemtui.emulator.media import image_tokens, pdf_tokens
+from gemtui.emulator.request_log import decode_b64
 
 # Letter runs, digit runs, or any single other non-space character.
 _PIECE = re.compile(r"[^\W\d_]+|\d+|[^\w\s]|_", re.UNICODE)
@@ -73,5 +74,7 @@ def count_contents(contents: list, system_instruction: object = None) -> tuple[i
                 mime = str(inline.get("mimeType") or inline.get("mime_type") or "")
                 if mime.startswith("image/"):
                     images += 1
-                    tokens += IMAGE_TOKENS
+                    tokens += image_tokens(decode_b64(inline.get("data")), mime)
+                elif mime == "application/pdf":
+                    tokens += pdf_tokens(decode_b64(inline.get("data")))
     return tokens, images
