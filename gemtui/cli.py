@@ -6,37 +6,32 @@ or textual (a test checks `sys.modules`). Each sub-command module keeps its own 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-from gemtui import __version__
-from gemtui.commands import COMMAND_MODULES, load_command
+from gemtui.commands import load_command
 from gemtui.commands._runtime import CommandExit
-from gemtui.exitcodes import EXIT_USAGE, describe_exit_codes
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="gemtui",
-        description="Chat with Gemini in the terminal without ever being surprised by a rate limit.",
-        epilog=describe_exit_codes(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"gemtui {__version__}")
-    parser.add_argument("--demo", action="store_true", help="chat against the bundled emulator (no key needed)")
-    parser.add_argument("--resume", nargs="?", const="", metavar="SESSION", help="reopen a stored conversation")
-    parser.add_argument("--profile", help="send as this profile (see `gemtui auth list`)")
-    parser.add_argument("--model", help="auto (default), pro, flash, lite or a full model id")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        load_command(name).add_parser(subparsers)
-    return parser
+from gemtui.commands.parser import build_parser
+from gemtui.exitcodes import EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from gemtui.textin import BadText, check_arguments
+
+    try:
+        check_arguments(sys.argv[1:] if argv is None else argv)
+    except BadText as exc:
+        print(f"gemtui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
+    from gemtui import log
+
+    try:
+        log.setup(debug=bool(args.debug))
+    except OSError as exc:  # an unwritable state dir costs the log file, not the command
+        print(f"gemtui: no log file ({exc.strerror or exc})", file=sys.stderr)
+    stop_speaking = _print_store_warnings() if args.command not in (None, "tui") else None
     try:
         if args.command is None:
             return load_command("tui").run(args)
@@ -51,10 +46,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit:
         raise
     except Exception as exc:  # last line of defence: one line, never a traceback
-        from gemtui.errors import one_line
+        import sqlite3
 
-        print(f"gemtui: {one_line(exc)}", file=sys.stderr)
+        from gemtui.diskfull import is_disk_full, is_write_failure, why
+        from gemtui.errors import one_line
+        from gemtui.quota.ledger_fallback import LedgerUnreachable
+
+        if isinstance(exc, LedgerUnreachable):  # [ledger] on_unreachable = "stop": its own status, one line
+            from gemtui.exitcodes import EXIT_LEDGER
+
+            print(f"gemtui: {one_line(exc, log.known_secrets())}", file=sys.stderr)
+            return EXIT_LEDGER
+        log.get_logger(__name__).exception("gemtui %s stopped on an unexpected error", args.command or "tui")
+        log.flush()
+        if is_disk_full(exc) or isinstance(exc, sqlite3.OperationalError) and is_write_failure(exc):
+            # A store could not even be opened or reserved in (a full disk): the documented status.
+            from gemtui.exitcodes import EXIT_NOT_SAVED
+
+            print(f"gemtui: could not write to gemtui's data folder: {why(exc)}", file=sys.stderr)
+            return EXIT_NOT_SAVED
+        print(f"gemtui: {one_line(exc, log.known_secrets())} (details in {log.log_path()})", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ValueError) else 1
+    finally:
+        if stop_speaking is not None:
+            stop_speaking()
+
+
+def _print_store_warnings():
+    """A store moved aside or rebuilt says so on stderr, one line, as it happens (the TUI shows notices)."""
+    from gemtui import storage
+
+    return storage.add_listener(lambda line: print(f"gemtui: warning: {line}", file=sys.stderr, flush=True))
 
 
 if __name__ == "__main__":

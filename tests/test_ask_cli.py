@@ -62,10 +62,13 @@ def test_plain_http_to_a_remote_host_is_refused(run):
     assert code == exitcodes.EXIT_USAGE and "http" in err
 
 
-def test_relay_html_page(run, emulator):
-    emulator.set_fault("html_page", count=5)
-    code, _, err = run("hi", "--model", "flash")
-    assert code == exitcodes.EXIT_UNREACHABLE and "HTML page" in err
+def test_relay_html_502_page_is_transient_and_retried(run, emulator):
+    emulator.set_fault("html_page", count=1)  # a relay's nginx "502 Bad Gateway": its upstream hiccuped
+    code, out, err = run("hi", "--model", "flash")
+    assert code == exitcodes.EXIT_OK and out.strip()
+    (line,) = err.strip().splitlines()
+    assert "502" in line and "Bad Gateway" in line and "retrying gemini-2.5-flash" in line
+    assert "not the Gemini API" not in line
 
 
 @pytest.mark.parametrize("fault", ["cut_stream", "stream_error"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-COMMAND_MODULES = ("ask", "quota", "auth", "emulator")
+COMMAND_MODULES = ("ask", "quota", "queue", "cache", "auth", "emulator", "doctor", "completion")
 
 
 def load_command(name: str) -> ModuleType:

@@ -11,14 +11,42 @@ from typing import Any
 from gemtui.config import Config, load_config
 
 
+def add_header_option(parser: argparse.ArgumentParser) -> None:
+    """`--header 'Name: value'`, repeatable: sent on every request (values are masked like the key)."""
+    parser.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="send this header on every request (repeatable; e.g. a relay's own key)",
+    )
+
+
+def parse_header_args(values: list[str] | None) -> tuple[tuple[str, str], ...]:
+    from gemtui.auth.headers import merge_headers, parse_header
+
+    return merge_headers([parse_header(v) for v in values or []])
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """--profile/--demo/--model/--endpoint/--api-version, also accepted after the sub-command."""
     sup = argparse.SUPPRESS
     parser.add_argument("--profile", default=sup, help="send as this profile (see `gemtui auth list`)")
     parser.add_argument("--demo", action="store_true", default=sup, help="use the bundled emulator (no key)")
-    parser.add_argument("--model", default=sup, help="auto (default), pro, flash, lite or a full model id")
+    parser.add_argument(
+        "--model",
+        default=sup,
+        help="auto (default: the route chain), pro, flash, lite, a full model id, or profile:model",
+    )
     parser.add_argument("--endpoint", default=sup, metavar="URL", help="relay base URL instead of the official API")
     parser.add_argument("--api-version", default=sup, help="API version path, e.g. v1beta")
+    parser.add_argument(
+        "--api",
+        choices=("gemini", "openai"),
+        default=sup,
+        help="the wire: gemini (default) or openai (an OpenAI-compatible --endpoint; "
+        "key from OPENAI_API_KEY unless --profile names one)",
+    )
 
 
 class CommandExit(Exception):
@@ -72,15 +100,18 @@ class Opened:
             self.emulator.stop()
 
 
-def open_runtime(args: argparse.Namespace, config: Config | None = None) -> Opened:
-    """Build the Runtime the arguments ask for; starts the in-process emulator for --demo."""
-    from gemtui.chat.runtime import build_runtime
+def open_runtime(args: argparse.Namespace, config: Config | None = None, *, resolve_models: bool = True) -> Opened:
+    """Build the Runtime the arguments ask for; starts the in-process emulator for --demo. With
+    `resolve_models` the aliases follow the endpoint's model list before it returns (the TUI passes
+    False and resolves them after the runtime is ready, so its first message never waits for it)."""
+    from gemtui.runtime import build_runtime
 
     config = config or load_config()
     endpoint = getattr(args, "endpoint", None)
     api_version = getattr(args, "api_version", None)
+    headers = parse_header_args(getattr(args, "header", None))
     if getattr(args, "demo", False):
-        from gemtui.commands._demo import DEMO_KEY, DEMO_PROJECT, start_demo_emulator
+        from gemtui.commands._demo import DEMO_KEY, DEMO_PROJECT, demo_links, start_demo_emulator
 
         emulator = start_demo_emulator()
         runtime = build_runtime(
@@ -91,15 +122,41 @@ def open_runtime(args: argparse.Namespace, config: Config | None = None) -> Open
             endpoint=emulator.base_url,
             api_version=api_version,
             config=config,
+            headers=headers,
+            links=demo_links(emulator, config),
         )
+        if resolve_models:
+            use_server_models(runtime)
         return Opened(runtime, emulator)
 
     from gemtui.auth.endpoints import validate_endpoint
     from gemtui.auth.resolve import resolve_profile
-    from gemtui.chat.runtime import runtime_for_profile
+    from gemtui.runtime import runtime_for_profile
 
-    profile = resolve_profile(getattr(args, "profile", None) or os.environ.get("GEMTUI_PROFILE"), config=config)
+    profile_name = getattr(args, "profile", None) or os.environ.get("GEMTUI_PROFILE")
+    if getattr(args, "api", None) == "openai" and not profile_name:
+        from gemtui.commands._openai import openai_runtime
+
+        return Opened(openai_runtime(args, config, endpoint, headers))
+    profile = resolve_profile(profile_name, config=config)
     if endpoint:
         validate_endpoint(endpoint)
-    runtime = runtime_for_profile(profile, config, endpoint=endpoint, api_version=api_version)
+    runtime = runtime_for_profile(profile, config, endpoint=endpoint, api_version=api_version, headers=headers)
+    if getattr(profile, "api", "gemini") == "openai":
+        _default_model(args, profile.model)
+    elif resolve_models:
+        use_server_models(runtime)
     return Opened(runtime)
+
+
+def _default_model(args: argparse.Namespace, model: str | None) -> None:
+    """An OpenAI-compatible profile answers with its own model when none is named (auto means Gemini's)."""
+    if model and getattr(args, "model", None) in (None, "", "auto"):
+        args.model = model
+
+
+def use_server_models(runtime: Any) -> None:
+    """Point pro/flash/lite at the newest models the endpoint lists (cached a day; config pins win)."""
+    from gemtui.chat.model_aliases import resolve_and_use
+
+    resolve_and_use(runtime)

@@ -1,10 +1,10 @@
-"""`gemtui quota`: what the engine knows about every model's limits, as a table or as JSON for scripts."""
+"""`gemtui quota`: what the engine knows about every model's limits, and the usage history kept, as a table
+or as JSON for scripts."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from gemtui import exitcodes
 from gemtui.commands._runtime import add_common_options
@@ -22,26 +22,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gemtui.chat.router import route_chain
+    from gemtui.commands._quota_table import format_circuits, format_gauges_table, format_history
     from gemtui.commands._runtime import require_config, require_runtime
-    from gemtui.quota.limits import FALLBACK_ORDER, resolve_model
-    from gemtui.quota.render import format_gauges_table
+    from gemtui.quota.limits import resolve_model
+    from gemtui.team_ledger import describe
 
     opened = require_runtime(args, require_config())
     try:
         runtime = opened.runtime
-        models = list(FALLBACK_ORDER)
+        models = route_chain()  # the configured chain, links to other profiles included
         chosen = getattr(args, "model", None)
         if chosen and chosen != "auto" and resolve_model(chosen) not in models:
             models.insert(0, resolve_model(chosen))
         if args.all:
             models += [m for m in runtime.engine.table.known_models() if m not in models]
         document = runtime.engine.gauges_json(runtime.profile_name, runtime.project, models)
-        for warning in runtime.engine.warnings:
-            print(f"gemtui: warning: {warning}", file=sys.stderr)
+        document["ledger"] = describe(runtime.engine.ledger)  # which counts these are: team or this machine
         if args.json:
             print(json.dumps(document, indent=2))
         else:
+            print(f"ledger: {document['ledger']}")
             print(format_gauges_table(document))
+            circuits = format_circuits(document)
+            if circuits:
+                print(circuits)
+            history = format_history(document)
+            if history:
+                print()
+                print(history)
         return exitcodes.EXIT_OK
     finally:
         opened.close()
