@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from gemtui.quota.limits import PRO
-from tests.tui_helpers import EmuAlignedClock, fill, labels, make_app, ready, submit, until
+from gemtui.tui.slash.routing import switch_profile
+from tests.tui_helpers import SharedClock, fill, labels, make_app, ready, submit, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -29,7 +30,7 @@ async def test_auth_add_switch_test_and_next_send_uses_the_new_profile(emulator,
     from gemtui.tui.screens.auth import AddProfileDialog, AuthScreen
 
     emulator.add_key(SECRET_KEY, "proj-switch")
-    app = make_app(emulator, EmuAlignedClock(emulator_clock))
+    app = make_app(emulator, SharedClock(emulator_clock))
     async with app.run_test(size=(140, 40)) as pilot:
         chat = await ready(pilot)
         await submit(pilot, "/auth")
@@ -71,8 +72,7 @@ async def test_auth_add_switch_test_and_next_send_uses_the_new_profile(emulator,
         assert SECRET_KEY not in screen_text(app)
 
 
-async def test_switch_reevaluates_a_waiting_prompt_against_the_new_profile(emulator, emulator_clock,
-                                                                          secret_service):
+async def test_switch_reevaluates_a_waiting_prompt_against_the_new_profile(emulator, emulator_clock, secret_service):
     from gemtui.auth import add_profile
     from gemtui.tui.screens.auth import AuthScreen
     from tests.tui_helpers import GatedClock
@@ -100,11 +100,10 @@ async def test_switch_reevaluates_a_waiting_prompt_against_the_new_profile(emula
         assert users == ["waiting for demo's quota"]  # stored and shown once
 
 
-async def test_auth_without_keyring_is_one_line_and_remove_needs_two_presses(emulator, emulator_clock,
-                                                                            no_keyring):
+async def test_auth_without_keyring_is_one_line_and_remove_needs_two_presses(emulator, emulator_clock, no_keyring):
     from gemtui.tui.screens.auth import AuthScreen
 
-    app = make_app(emulator, EmuAlignedClock(emulator_clock))
+    app = make_app(emulator, SharedClock(emulator_clock))
     async with app.run_test(size=(140, 40)) as pilot:
         await ready(pilot)
         await submit(pilot, "/auth")
@@ -116,7 +115,7 @@ async def test_auth_without_keyring_is_one_line_and_remove_needs_two_presses(emu
         assert result.startswith("not added: ") and "\n" not in result and "Traceback" not in result
         assert "keyring" in result.lower() and SECRET_KEY not in screen_text(app)
         assert auth.query_one("#auth-result").has_class("-error")
-        problem = await app.screen.chat.switch_profile("nobody")
+        problem = await switch_profile(app.screen.chat, "nobody")
         assert problem and "\n" not in problem and app.runtime.profile_name == "demo"
 
 
@@ -125,7 +124,7 @@ async def test_quota_sparkline_shows_todays_requests(emulator, emulator_clock):
 
     from gemtui.tui.screens.quota import QuotaScreen
 
-    app = make_app(emulator, EmuAlignedClock(emulator_clock), model="pro")
+    app = make_app(emulator, SharedClock(emulator_clock), model="pro")
     async with app.run_test(size=(140, 50)) as pilot:
         chat = await ready(pilot)
         fill(app.runtime, PRO, 2)
@@ -163,7 +162,7 @@ async def test_a_backup_profile_answers_when_the_primary_cannot_and_says_so(emul
     async with app.run_test(size=(140, 40)) as pilot:
         chat = await ready(pilot)
         app.runtime.backup = backup
-        chat._update_title()
+        chat.update_title()
         assert "(backup: paid)" in chat.sub_title, "a configured backup is always shown"
         fill(app.runtime, PRO, 5)  # the primary's Pro minute is full, far beyond the 20 s threshold
         await submit(pilot, "who answers?")

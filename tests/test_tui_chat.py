@@ -8,8 +8,8 @@ from gemtui.chat.sessions import SessionStore
 from gemtui.config import Config
 from gemtui.quota.limits import FLASH, PRO
 from tests.tui_helpers import (
-    EmuAlignedClock,
     GatedClock,
+    SharedClock,
     answers,
     fill,
     labels,
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.asyncio
 
 
 async def test_send_streams_and_labels_the_answer(emulator, emulator_clock):
-    app = make_app(emulator, EmuAlignedClock(emulator_clock))
+    app = make_app(emulator, SharedClock(emulator_clock))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         await submit(pilot, "hello there")
@@ -40,11 +40,11 @@ async def test_send_streams_and_labels_the_answer(emulator, emulator_clock):
 
 async def test_typed_while_streaming_joins_the_queue_and_sends_itself(emulator, emulator_clock):
     emulator.set_pacing(ttft_s=2.0, tokens_per_s=2000)
-    app = make_app(emulator, EmuAlignedClock(emulator_clock))
+    app = make_app(emulator, SharedClock(emulator_clock))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         await submit(pilot, "first question")
-        await until(pilot, lambda: screen._worker is not None)
+        await until(pilot, lambda: screen.chat_task.busy)
         await submit(pilot, "second question")
         panel = screen.query_one("#queue")
         await until(pilot, lambda: panel.display and len(panel.list_view.children) == 1)
@@ -64,9 +64,9 @@ async def test_merge_folds_queued_items_into_one_request(emulator, emulator_cloc
         await until(pilot, lambda: clock.sleepers == 1)
         await submit(pilot, "two")
         await submit(pilot, "three")
-        assert len(screen._waiting()) == 3
+        assert len(screen.waiting_here()) == 3
         await submit(pilot, "/merge")
-        waiting = screen._waiting()
+        waiting = screen.waiting_here()
         assert len(waiting) == 1 and waiting[0].prompt == "one\n\ntwo\n\nthree"
         clock.gate.set()
         await until(pilot, lambda: any(" out" in lbl for lbl in labels(screen)), timeout=20)
@@ -92,7 +92,7 @@ async def test_queue_item_waits_with_reason_and_countdown_then_sends(emulator, e
 
 
 async def test_auto_switches_to_flash_and_returns_to_pro(emulator, emulator_clock):
-    app = make_app(emulator, EmuAlignedClock(emulator_clock))
+    app = make_app(emulator, SharedClock(emulator_clock))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         fill(app.runtime, PRO, 5)
@@ -109,15 +109,30 @@ async def test_auto_switches_to_flash_and_returns_to_pro(emulator, emulator_cloc
         assert f"back on {PRO}" in notices
 
 
+async def test_auto_answers_from_flash_after_a_503_on_pro_and_says_why(emulator, emulator_clock):
+    emulator.set_fault("overloaded", count=1, model=PRO)
+    app = make_app(emulator, SharedClock(emulator_clock))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        await submit(pilot, "pro is overloaded")
+        await until(pilot, lambda: any(" out" in lbl for lbl in labels(screen)))
+        assert labels(screen)[0].startswith(f"{FLASH} (for {PRO})")
+        assert len(answers(screen)) == 1, "one answer, not an empty one left by the failed attempt"
+        routing = str(screen.query_one("#routing").content)
+        assert "503" in routing and "answered by gemini-2.5-flash" in routing
+        stored = SessionStore().messages(screen.conv_id)
+        assert [m.role for m in stored] == ["user", "model"] and stored[1].model == FLASH
+
+
 async def test_escape_cancels_and_keeps_the_partial_answer(emulator, emulator_clock):
     emulator.set_pacing(ttft_s=0.05, tokens_per_s=60)
-    app = make_app(emulator, EmuAlignedClock(emulator_clock))
+    app = make_app(emulator, SharedClock(emulator_clock))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         await submit(pilot, "a long answer please")
         await until(pilot, lambda: answers(screen) and len(answers(screen)[0].text) > 5)
         await pilot.press("escape")
-        await until(pilot, lambda: screen._worker is None)
+        await until(pilot, lambda: not screen.chat_task.busy)
         assert labels(screen)[0].endswith("cancelled")
         stored = SessionStore().messages(screen.conv_id)[-1]
         assert stored.status == "partial" and stored.text
@@ -125,7 +140,7 @@ async def test_escape_cancels_and_keeps_the_partial_answer(emulator, emulator_cl
 
 async def test_cut_stream_stays_marked_and_retry_answers(emulator, emulator_clock):
     emulator.set_fault("cut_stream", after_chunks=2)
-    app = make_app(emulator, EmuAlignedClock(emulator_clock))
+    app = make_app(emulator, SharedClock(emulator_clock))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         await submit(pilot, "cut me")
@@ -140,12 +155,13 @@ async def test_cut_stream_stays_marked_and_retry_answers(emulator, emulator_cloc
 
 async def test_network_error_shows_inline_and_app_survives(emulator, emulator_clock):
     emulator.set_fault("internal", count=10)
-    app = make_app(emulator, EmuAlignedClock(emulator_clock))
+    app = make_app(emulator, SharedClock(emulator_clock))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         await submit(pilot, "will fail")
+
         def shown() -> bool:
-            return screen._worker is None and bool(answers(screen) or screen.conversation.query(".marker"))
+            return not screen.chat_task.busy and bool(answers(screen) or screen.conversation.query(".marker"))
 
         await until(pilot, shown, timeout=30)
         emulator.clear_faults()
@@ -155,7 +171,7 @@ async def test_network_error_shows_inline_and_app_survives(emulator, emulator_cl
 
 async def test_ask_policy_offers_switch_now(emulator, emulator_clock):
     config = Config({"general": {"on_limit": "ask"}})
-    app = make_app(emulator, EmuAlignedClock(emulator_clock), config=config)
+    app = make_app(emulator, SharedClock(emulator_clock), config=config)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         fill(app.runtime, PRO, 5)
@@ -172,10 +188,9 @@ async def test_resume_reopens_the_last_session(emulator, emulator_clock):
     store = SessionStore()
     conv = store.create(title="earlier chat")
     store.append(conv.id, "user", "what is RPM?")
-    store.append(conv.id, "model", "Requests per minute.", model=FLASH, input_tokens=5, output_tokens=4,
-                 latency_s=0.5)
+    store.append(conv.id, "model", "Requests per minute.", model=FLASH, input_tokens=5, output_tokens=4, latency_s=0.5)
     store.close()
-    app = make_app(emulator, EmuAlignedClock(emulator_clock), resume="")
+    app = make_app(emulator, SharedClock(emulator_clock), resume="")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         await until(pilot, lambda: len(screen.conversation.messages()) == 2)
@@ -201,7 +216,7 @@ async def test_a_prompt_stored_before_gemtui_was_killed_is_sent_once_after_resta
     queue._db.execute("UPDATE queue SET owner_pid=999999 WHERE id=?", (item.id,))  # a process long gone
     queue.close()
 
-    app = make_app(emulator, EmuAlignedClock(emulator_clock), resume="")
+    app = make_app(emulator, SharedClock(emulator_clock), resume="")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         await until(pilot, lambda: len(answers(screen)) == 1 and " out" in labels(screen)[0], timeout=20)

@@ -11,12 +11,16 @@ from gemtui import paths
 from gemtui.chat.sessions import SessionStore
 from gemtui.config import load_config
 from gemtui.quota.limits import PRO
-from tests.tui_helpers import EmuAlignedClock, make_app, ready, shown_labels, submit, until
+from tests.tui_helpers import SharedClock, make_app, ready, shown_labels, submit, until
 
 pytestmark = pytest.mark.asyncio
 
-PROMPTS = ("Explain what RPM means for the free tier", "And TPM, how is it counted",
-           "What about RPD and the Pacific midnight", "Summarise all three in a table")
+PROMPTS = (
+    "Explain what RPM means for the free tier",
+    "And TPM, how is it counted",
+    "What about RPD and the Pacific midnight",
+    "Summarise all three in a table",
+)
 
 
 def small_budget(tokens: int = 500):
@@ -28,9 +32,19 @@ async def converse(pilot, screen, prompts) -> None:
     for prompt in prompts:
         done = sum(1 for m in screen.conversation.messages() if m.role == "model")
         await submit(pilot, prompt)
-        await until(pilot, lambda d=done: screen._worker is None and sum(
-            " out" in getattr(m, "gemtui_base_label", "") for m in screen.conversation.messages()
-            if m.role == "model") == d + 1, timeout=20)
+        await until(
+            pilot,
+            lambda d=done: (
+                not screen.chat_task.busy
+                and sum(
+                    " out" in getattr(m, "gemtui_base_label", "")
+                    for m in screen.conversation.messages()
+                    if m.role == "model"
+                )
+                == d + 1
+            ),
+            timeout=20,
+        )
 
 
 def marker(screen) -> str | None:
@@ -41,7 +55,7 @@ def marker(screen) -> str | None:
 async def test_marker_sits_above_the_first_sent_message_and_pin_keeps_a_message(emulator, emulator_clock):
     from gemtui.tui.screens.context import ContextScreen
 
-    app = make_app(emulator, EmuAlignedClock(emulator_clock), config=small_budget(), model="pro")
+    app = make_app(emulator, SharedClock(emulator_clock), config=small_budget(), model="pro")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         await converse(pilot, screen, PROMPTS[:3])
@@ -85,7 +99,7 @@ async def test_compact_shows_its_cost_then_replaces_the_left_out_part(emulator, 
     from gemtui.tui.screens.confirm import ConfirmDialog
 
     # the summariser works under the same cap, so it needs room for the left-out turn
-    app = make_app(emulator, EmuAlignedClock(emulator_clock), config=small_budget(700), model="pro")
+    app = make_app(emulator, SharedClock(emulator_clock), config=small_budget(700), model="pro")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         await converse(pilot, screen, PROMPTS)
@@ -100,7 +114,12 @@ async def test_compact_shows_its_cost_then_replaces_the_left_out_part(emulator, 
         assert "requests left this minute" in cost and "requests left today" in cost
         assert emulator.counters() == requests_before  # nothing is sent before the user agrees
         await pilot.press("y")
-        await until(pilot, lambda: any("summary (/compact)" in lbl for lbl in shown_labels(screen)), timeout=20)
+        # done when the chat task is free: the summary's label shows before the session is reloaded
+        await until(
+            pilot,
+            lambda: not screen.chat_task.busy and any("summary (/compact)" in lbl for lbl in shown_labels(screen)),
+            timeout=20,
+        )
         stored = SessionStore().messages(screen.conv_id)
         summary = next(m for m in stored if m.kind == "summary")
         assert summary.pinned and summary.model == "gemini-2.5-flash-lite"
@@ -113,11 +132,11 @@ async def test_compact_shows_its_cost_then_replaces_the_left_out_part(emulator, 
 
 
 async def test_a_prompt_over_the_budget_is_shown_not_sent(emulator, emulator_clock):
-    app = make_app(emulator, EmuAlignedClock(emulator_clock), config=small_budget(200), model="pro")
+    app = make_app(emulator, SharedClock(emulator_clock), config=small_budget(200), model="pro")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         await submit(pilot, "tell me everything " * 80)
-        await until(pilot, lambda: screen._worker is None and screen.conversation.messages())
+        await until(pilot, lambda: not screen.chat_task.busy and screen.conversation.messages())
         view = screen.conversation.messages()[0]
         status = str(view.query_one(".status").content)
         assert status.startswith("✗ not sent: this message is ~") and "budget" in status

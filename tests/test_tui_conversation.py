@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from gemtui.tui.textual_compat import selection_offset
 from tests.tui_helpers import until
 
 WORDS = ("quota", "window", "ledger", "request", "minute", "token", "model", "engine")
@@ -33,7 +34,7 @@ async def stream(app, pilot, text: str, chunk: int = 40):
     await pilot.pause()
     view = await app.screen.conversation.add_message("model", "", "gemini-2.5-pro · writing…")
     for start in range(0, len(text), chunk):
-        await view.write(text[start:start + chunk])
+        await view.write(text[start : start + chunk])
     await view.end_stream()
     await pilot.pause()
     return view
@@ -76,8 +77,8 @@ async def test_merged_lines_keep_their_own_line_numbers_for_selection():
         head = blocks(view)[0]
         for y, (segments, _cells) in enumerate(head._lines):
             for _text, style, _control in segments:
-                if style is not None and style._meta is not None and "offset" in style.meta:
-                    assert style.meta["offset"][1] == y  # a later block's lines were renumbered
+                if (offset := selection_offset(style)) is not None:
+                    assert offset[1] == y  # a later block's lines were renumbered
         # Two neighbouring lines near the end (from a block merged late): selected, they come back whole.
         lines = head._text.split("\n")
         y = max(i for i in range(len(lines) - 1) if lines[i].strip() and lines[i + 1].strip())
@@ -96,8 +97,15 @@ async def test_a_narrower_window_redraws_the_merged_answer_from_its_whole_source
         await until(pilot, lambda: len(blocks(view)) == 1 and blocks(view)[0]._lines is not None)
         wide_height = len(blocks(view)[0]._lines)
         await pilot.resize_terminal(100, 30)  # still wide: the side panel stays, the chat narrows
-        await until(pilot, lambda: blocks(view)[0]._lines is not None and blocks(view)[0]._captured_width
-                    == blocks(view)[0].size.width and len(blocks(view)[0]._lines) > wide_height, timeout=20)
+        await until(
+            pilot,
+            lambda: (
+                blocks(view)[0]._lines is not None
+                and blocks(view)[0]._captured_width == blocks(view)[0].size.width
+                and len(blocks(view)[0]._lines) > wide_height
+            ),
+            timeout=20,
+        )
         await until(pilot, lambda: not blocks(view)[0]._rebuilding, timeout=20)
         assert len(blocks(view)) == 1
         head = blocks(view)[0]

@@ -23,7 +23,9 @@ def first_frame(self):
     if type(self).__name__ == "ChatScreen" and not getattr(first_frame, "seen", False):
         first_frame.seen = True
         loaded = [name for name in ("google.genai", "gemtui.tui.widgets.quota_panel",
-                                    "gemtui.tui.widgets.queue_panel", "textual.widgets._list_view")
+                                    "gemtui.tui.widgets.queue_panel", "textual.widgets._list_view",
+                                    "gemtui.tui.widgets.answer_block", "textual.widgets._markdown",
+                                    "gemtui.chat.turn_runner", "gemtui.providers", "openai", "redis")
                   if name in sys.modules]
         print("loaded-at-first-frame=" + ",".join(loaded), flush=True)
         self.app.exit(0)
@@ -39,8 +41,7 @@ sys.exit(GemtuiApp(opener).run(headless=True, size=(100, 30)) or 0)
 
 def test_first_frame_waits_for_neither_the_sdk_nor_the_later_widgets_and_quitting_then_is_clean():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "loaded-at-first-frame=\n" in done.stdout
     # Quitting before the follow-up of the first frame ran once printed a MountError traceback.
@@ -59,7 +60,8 @@ class App(GemtuiApp):
 
     async def on_ready(self):
         await self.settled.wait()
-        ready = [name for name in ("textual.widgets._markdown", "markdown_it", "pygments.lexers.python")
+        ready = [name for name in ("gemtui.tui.widgets.answer_block", "textual.widgets._markdown", "markdown_it",
+                                   "pygments.lexers.python")
                  if name in sys.modules]
         print("ready=" + ",".join(ready) + " frozen=" + str(gc.get_freeze_count() > 0), flush=True)
         self.exit(0)
@@ -72,7 +74,10 @@ def test_start_up_leaves_markdown_and_the_highlighter_loaded_and_the_heap_settle
     """Imported mid-answer, the first code fence stalled the app for 40 ms, and the first settle walked
     everything start-up made: both are done in the background after the first frame."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", SETTLED_CHILD], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", SETTLED_CHILD], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
-    assert "ready=textual.widgets._markdown,markdown_it,pygments.lexers.python frozen=True" in done.stdout
+    assert (
+        "ready=gemtui.tui.widgets.answer_block,textual.widgets._markdown,markdown_it,pygments.lexers.python frozen=True"
+    ) in done.stdout

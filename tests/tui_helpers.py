@@ -5,28 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gemtui.chat.runtime import build_runtime
 from gemtui.commands._runtime import Opened
 from gemtui.config import Config
+from gemtui.runtime import build_runtime
+from tests.clocks import SharedClock
 
 
-class EmuAlignedClock:
-    """The engine reads the emulator's clock, so a wait the engine sleeps moves both sides at once."""
-
-    def __init__(self, manual: Any) -> None:
-        self.manual = manual
-
-    def now(self) -> float:
-        return self.manual()
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.manual.advance(seconds)
-        await asyncio.sleep(0)
-
-
-class GatedClock(EmuAlignedClock):
-    """Like EmuAlignedClock, but a wait blocks until the test opens the gate (to look at the queue)."""
+class GatedClock(SharedClock):
+    """Like SharedClock, but a wait blocks until the test opens the gate (to look at the queue)."""
 
     def __init__(self, manual: Any) -> None:
         super().__init__(manual)
@@ -52,15 +38,30 @@ class FrozenClock:
         await asyncio.Event().wait()
 
 
-def make_runtime(emulator: Any, clock: Any, config: Config | None = None) -> Any:
+def make_runtime(emulator: Any, clock: Any, config: Config | None = None, **extra: Any) -> Any:
+    """The demo profile on the emulator; `extra` goes to build_runtime (links, profile_limits, …)."""
     return build_runtime(
-        profile_name="demo", project="demo", tier="free", api_key="demo-key",
-        endpoint=emulator.base_url, api_version=None, config=config or Config({}), clock=clock,
+        profile_name="demo",
+        project="demo",
+        tier="free",
+        api_key="demo-key",
+        endpoint=emulator.base_url,
+        api_version=None,
+        config=config or Config({}),
+        clock=clock,
+        **extra,
     )
 
 
-def make_app(emulator: Any, clock: Any, *, config: Config | None = None, resume: str | None = None,
-             model: str | None = None, tick: float = 0.2) -> Any:
+def make_app(
+    emulator: Any,
+    clock: Any,
+    *,
+    config: Config | None = None,
+    resume: str | None = None,
+    model: str | None = None,
+    tick: float = 0.2,
+) -> Any:
     from gemtui.tui.app import GemtuiApp
 
     config = config or Config({})
@@ -93,8 +94,11 @@ async def ready(pilot: Any) -> Any:
     from gemtui.tui.screens.chat import ChatScreen
 
     app = pilot.app
-    await until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.client_ready.is_set()
-                and app.screen.queue is not None, timeout=20)
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, ChatScreen) and app.client_ready.is_set() and app.screen.queue is not None,
+        timeout=20,
+    )
     return app.screen
 
 

@@ -7,6 +7,7 @@ editable install and a wheel behave the same. A user file with a bundled name ov
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,17 @@ from gemtui import paths
 DEFAULT_DARK = "gemtui-dark"
 DEFAULT_LIGHT = "gemtui-light"
 _COLOR_KEYS = (
-    "primary", "secondary", "warning", "error", "success", "accent",
-    "foreground", "background", "surface", "panel", "boost",
+    "primary",
+    "secondary",
+    "warning",
+    "error",
+    "success",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
 )
 
 
@@ -27,6 +37,9 @@ _COLOR_KEYS = (
 class ThemeProblem:
     path: Path
     message: str
+
+
+_UNSHOWABLE_NAME = re.compile(r"[\[\]\x00-\x1f\x7f-\x9f]")
 
 
 def bundled_dirs() -> list[Path]:
@@ -50,9 +63,13 @@ def parse_theme(path: Path) -> Theme:
     if not isinstance(colors, dict) or "primary" not in colors:
         raise ValueError(f"{path.name}: needs a [colors] table with at least `primary`")
     variables = data.get("variables", {})
+    name = str(data.get("name") or path.stem)
+    if _UNSHOWABLE_NAME.search(name):
+        # Textual's own theme list in the palette (Ctrl+P) parses a theme's name as markup.
+        raise ValueError(f"{path.name}: a theme name may not contain [, ] or control characters")
     try:
         return Theme(
-            name=str(data.get("name") or path.stem),
+            name=name,
             dark=bool(data.get("dark", True)),
             variables={str(k): str(v) for k, v in variables.items()} if isinstance(variables, dict) else {},
             **{k: str(v) for k, v in colors.items() if k in _COLOR_KEYS},

@@ -9,5 +9,6 @@ from gemtui.chat.conversation import ChatSession
 
 def open_session(store: Any, conv_id: int, runtime: Any, estimator: Any) -> ChatSession:
     conversation = store.get(conv_id)
-    return ChatSession(store, conversation, engine=runtime.engine, project=runtime.project,
-                       config=runtime.config, estimator=estimator)
+    return ChatSession(
+        store, conversation, engine=runtime.engine, project=runtime.project, config=runtime.config, estimator=estimator
+    )

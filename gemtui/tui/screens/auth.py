@@ -7,7 +7,7 @@ never shown unmasked; every failure (no keyring, a locked one, a bad endpoint) i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -16,7 +16,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static
 
-from gemtui.errors import mask, one_line
+from gemtui.errors import mask, mask_url, one_line
+from gemtui.tui.literal import cell
+
+if TYPE_CHECKING:
+    from gemtui.tui.slash.context import SlashContext
 
 TIERS = ("free", "tier1", "tier2", "tier3")
 
@@ -29,8 +33,17 @@ def describe_runtime(rt: Any) -> str:
 
     endpoint = "bundled emulator" if rt.profile_name == "demo" else mask_endpoint(rt.endpoint)
     backup = f" · backup {rt.backup.profile_name}" if getattr(rt, "backup", None) is not None else ""
-    return (f"sending as {rt.profile_name} · key {mask(rt.api_key)} · {endpoint} · "
-            f"project {rt.project} · tier {rt.tier}{backup}")
+    headers = getattr(rt, "headers", ())
+    if headers:  # names only: a header's value is a secret like the key
+        endpoint += " · headers " + ", ".join(name for name, _ in headers)
+    if getattr(rt, "proxy", None):
+        endpoint += f" · via {mask_url(rt.proxy)}"
+    if getattr(rt, "api", "gemini") != "gemini":
+        endpoint = f"API {rt.api} · {endpoint}"
+    return (
+        f"sending as {rt.profile_name} · key {mask(rt.api_key)} · {endpoint} · "
+        f"project {rt.project} · tier {rt.tier}{backup}"
+    )
 
 
 class AddProfileDialog(ModalScreen[dict[str, str] | None]):
@@ -46,10 +59,8 @@ class AddProfileDialog(ModalScreen[dict[str, str] | None]):
             yield Input(placeholder="API key (hidden)", password=True, id="add-key")
             yield Input(placeholder="endpoint (optional: a relay's base URL)", password=True, id="add-endpoint")
             yield Select([(t, t) for t in TIERS], value="free", allow_blank=False, id="add-tier")
-            yield Input(placeholder="project label (optional; keys of one project share quota)",
-                        id="add-project")
-            yield Static("The key and endpoint go to the OS keyring; the config file keeps the rest.",
-                         classes="hint")
+            yield Input(placeholder="project label (optional; keys of one project share quota)", id="add-project")
+            yield Static("The key and endpoint go to the OS keyring; the config file keeps the rest.", classes="hint")
             with Horizontal():
                 yield Button("Add", id="add", variant="primary")
                 yield Button("Cancel (Esc)", id="cancel")
@@ -58,8 +69,9 @@ class AddProfileDialog(ModalScreen[dict[str, str] | None]):
         self.query_one("#add-name", Input).focus()
 
     def _values(self) -> dict[str, str]:
-        values = {name: self.query_one(f"#add-{name}", Input).value.strip()
-                  for name in ("name", "key", "endpoint", "project")}
+        values = {
+            name: self.query_one(f"#add-{name}", Input).value.strip() for name in ("name", "key", "endpoint", "project")
+        }
         values["tier"] = str(self.query_one("#add-tier", Select).value)
         return values
 
@@ -83,7 +95,7 @@ class AuthScreen(Screen[None]):
         Binding("d", "remove", "Remove (twice)"),
     ]
 
-    def __init__(self, chat: Any) -> None:
+    def __init__(self, chat: SlashContext) -> None:
         super().__init__()
         self.chat = chat  # the ChatScreen: switching rebuilds its runtime
         self._remove_armed: str | None = None
@@ -98,8 +110,12 @@ class AuthScreen(Screen[None]):
             yield Static(describe_runtime(self.runtime), classes="title", id="auth-current", markup=False)
             yield DataTable(id="auth-table", cursor_type="row")
             yield Static("", id="auth-result", markup=False)
-            yield Static("a add · u/Enter switch to it now · t test (one models.get, no generate quota) · "
-                         "d twice remove · Esc back", classes="hint", id="auth-hint")
+            yield Static(
+                "a add · u/Enter switch to it now · t test (one models.get, no generate quota) · "
+                "d twice remove · Esc back",
+                classes="hint",
+                id="auth-hint",
+            )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -129,7 +145,13 @@ class AuthScreen(Screen[None]):
         for v in views:
             mark = "▶" if v.name == sending else ("●" if v.active else "")
             key = v.key if not v.note else f"{v.key}: {v.note}"
-            table.add_row(mark, v.name, key, v.endpoint, v.tier, v.project, v.backup or "", key=v.name)
+            endpoint = v.endpoint + (f" [{v.headers}]" if v.headers else "")
+            endpoint += f" via {v.proxy}" if v.proxy not in ("none", "?") else ""
+            if getattr(v, "api", "gemini") != "gemini":  # the wire, where it is not Gemini's
+                endpoint = f"[{v.api}] {endpoint}" + (f" · {v.model}" if v.model else "")
+            table.add_row(
+                *(cell(value) for value in (mark, v.name, key, endpoint, v.tier, v.project, v.backup or "")), key=v.name
+            )
         if not views:
             self.say("no profiles yet: press a to add one")
 
@@ -153,10 +175,18 @@ class AuthScreen(Screen[None]):
 
         key = values.get("key", "")
         try:
-            result = add_profile(values.get("name", ""), key, endpoint=values.get("endpoint") or None,
-                                 tier=values.get("tier") or "free", project=values.get("project") or None)
+            result = add_profile(
+                values.get("name", ""),
+                key,
+                endpoint=values.get("endpoint") or None,
+                tier=values.get("tier") or "free",
+                project=values.get("project") or None,
+            )
         except Exception as exc:
-            self.say(f"not added: {one_line(exc, (key, values.get('endpoint', '')))}", error=True)
+            from gemtui.auth.endpoints import endpoint_secrets
+
+            secrets = (key, *endpoint_secrets(values.get("endpoint") or None))
+            self.say(f"not added: {one_line(exc, secrets)}", error=True)
             return
         name = result.profile.name
         text = f"{'replaced' if result.replaced else 'added'} {name} (key {mask(key)})"
@@ -174,7 +204,9 @@ class AuthScreen(Screen[None]):
         name = self._selected()
         if name is None:
             return
-        problem = await self.chat.switch_profile(name)
+        from gemtui.tui.slash.routing import switch_profile
+
+        problem = await switch_profile(self.chat, name)
         if problem:
             self.say(f"still sending as {getattr(self.runtime, 'profile_name', 'nobody')}: {problem}", error=True)
         else:
@@ -195,7 +227,12 @@ class AuthScreen(Screen[None]):
 
         try:
             profile = resolve_profile(name)
-            result = check_profile(profile, make_client=make_client, classify=classify)
+            if profile.api == "openai":
+                from gemtui.runtime_links import check_openai_profile
+
+                result = check_openai_profile(profile)
+            else:
+                result = check_profile(profile, make_client=make_client, classify=classify)
             text, error = result.message, not result.ok
             text = ("ok: " if result.ok else "failed: ") + text
         except Exception as exc:

@@ -16,21 +16,24 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("escape,n", "answer(False)", "No"),
     ]
 
-    def __init__(self, title: str, body: str, note: str = "") -> None:
+    def __init__(
+        self, title: str, body: str, note: str = "", *, yes: str = "Send it (y)", no: str = "Cancel (n)"
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.body = body
         self.note = note
+        self.yes, self.no = yes, no
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.title_text, classes="title")
+            yield Static(self.title_text, classes="title", markup=False)
             yield Static(self.body, classes="body", id="confirm-body", markup=False)
             if self.note:
-                yield Static(self.note, classes="hint")
+                yield Static(self.note, classes="hint", markup=False)
             with Horizontal():
-                yield Button("Send it (y)", id="yes", variant="primary")
-                yield Button("Cancel (n)", id="no")
+                yield Button(self.yes, id="yes", variant="primary")
+                yield Button(self.no, id="no")
 
     def on_mount(self) -> None:
         self.query_one("#yes", Button).focus()

@@ -1,6 +1,6 @@
 """/context: what the next request sends for the preferred model, and what the budget leaves out.
 
-The chat screen makes the lines (`ChatScreen.context_lines`) from the very planner its send path
+The chat screen makes the lines (`gemtui.tui.slash.sending.context_lines`) from the very planner its send path
 uses, so this screen cannot disagree with what is sent.
 """
 
@@ -26,7 +26,10 @@ class ContextScreen(Screen[None]):
         with VerticalScroll(id="context-body"):
             yield Static("Context", classes="title")
             yield Static("\n".join(self.lines), classes="report", id="context-report", markup=False)
-            yield Static("The system prompt, pinned messages and the newest turns are sent; the oldest are "
-                         "left out first. /pin N keeps message #N in every request; /compact summarises "
-                         "the left-out part (one request, shown before it is sent). Esc back.", classes="hint")
+            yield Static(
+                "The system prompt, pinned messages and the newest turns are sent; the oldest are "
+                "left out first. /pin N keeps message #N in every request; /compact summarises "
+                "the left-out part (one request, shown before it is sent). Esc back.",
+                classes="hint",
+            )
         yield Footer()

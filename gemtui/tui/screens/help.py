@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown
 
-from gemtui.tui.commands import COMMANDS
+from gemtui.tui.slash import REGISTRY
 
 KEYS = (
     ("Enter", "send the prompt (or run the /command)"),
@@ -19,30 +19,42 @@ KEYS = (
     ("Ctrl+R", "/retry"),
     ("Ctrl+N", "/new"),
     ("Ctrl+O", "/model picker"),
-    ("Ctrl+U", "/quota"),
+    ("Ctrl+U", "/quota (from the composer too; Super+Backspace deletes to the line start)"),
     ("Ctrl+S", "/sessions"),
     ("Ctrl+T", "/theme"),
     ("F1", "/help"),
     ("Ctrl+B", "show / hide the side panel (hidden below 100 columns, where one quota line stands in)"),
     ("Ctrl+P", "command palette (every /command is there too)"),
     ("x / e / m (queue panel)", "cancel / edit the highlighted item / merge all into one request"),
-    ("Ctrl+Q", "quit"),
+    ("Ctrl+Q", "quit (asks first when prompts are waiting: keep or cancel them)"),
 )
 
 
 def help_markdown() -> str:
     lines = ["# gemtui", "", "## Commands", "", "| command | what it does |", "|---|---|"]
-    for c in COMMANDS:
+    for c in REGISTRY:
         usage = f"/{c.name}{' ' + c.args if c.args else ''}".replace("|", "\\|")  # a pipe ends a table cell
-        lines.append(f"| `{usage}` | {c.help.replace('|', '/')} |")
-    lines += ["", "A prompt that must start with `/` is sent by typing `//`.", "", "## Keys", "",
-              "| key | action |", "|---|---|"]
+        also = "".join(f" (also `/{alias}`)" for alias in c.aliases)
+        lines.append(f"| `{usage}`{also} | {c.help.replace('|', '/')} |")
+    lines += [
+        "",
+        "A prompt that must start with `/` is sent by typing `//`.",
+        "",
+        "## Keys",
+        "",
+        "| key | action |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v} |" for k, v in KEYS]
-    lines += ["", "## The quota panel", "",
-              "One gauge per limit of the active model (RPM, TPM, RPD, IPM): used / limit, a bar that turns "
-              "warning at 80 % and critical at 95 %, and the time until it frees. RPD resets at midnight "
-              "Pacific time, shown in your local time. `n/a`: no such limit (unlimited or 0). "
-              "`invisible usage`: another client of the same project is using quota gemtui cannot see."]
+    lines += [
+        "",
+        "## The quota panel",
+        "",
+        "One gauge per limit of the active model (RPM, TPM, RPD, IPM): used / limit, a bar that turns "
+        "warning at 80 % and critical at 95 %, and the time until it frees. RPD resets at midnight "
+        "Pacific time, shown in your local time. `n/a`: no such limit (unlimited or 0). "
+        "`invisible usage`: another client of the same project is using quota gemtui cannot see.",
+    ]
     return "\n".join(lines)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,28 +14,33 @@ from textual.widgets.option_list import Option
 
 from gemtui.tui.widgets.gauges import compact_line, style_for
 
+if TYPE_CHECKING:
+    from gemtui.tui.slash.context import SlashContext
+
+
+def model_choices(chat: SlashContext, current: str) -> list[tuple[str, str]]:
+    """Every model `/model` can choose, as (id, note): the palette lists the same."""
+    from gemtui.chat.models import offered_models, picker_choices
+    from gemtui.runtime_links import profile_models
+
+    runtime = chat.runtime
+    others = profile_models(runtime.config, runtime.profile_name) if runtime is not None else []
+    return picker_choices(current, offered_models(runtime), others)
+
 
 class ModelPicker(ModalScreen[str | None]):
     CSS_PATH = ["dialog.tcss", "model_picker.tcss"]
     BINDINGS = [Binding("escape", "dismiss_none", "Close")]
 
-    def __init__(self, chat: Any, current: str) -> None:
+    def __init__(self, chat: SlashContext, current: str) -> None:
         super().__init__()
         self.chat = chat
         self.current = current
-
-    def _choices(self) -> list[tuple[str, str]]:
-        from gemtui.quota.limits import FALLBACK_ORDER
-
-        choices = [("auto", "Pro first; falls back to Flash, then Flash-Lite at a limit")]
-        choices += [(m, "") for m in FALLBACK_ORDER]
-        if self.current not in ("auto", *FALLBACK_ORDER):
-            choices.append((self.current, ""))
-        return choices
+        self.choices = model_choices(chat, current)  # read once: the list, then the highlight, use it
 
     def compose(self) -> ComposeResult:
         runtime = self.chat.runtime
-        choices = self._choices()
+        choices = self.choices
         gauges: dict[str, Any] = {}
         if runtime is not None:
             try:
@@ -59,7 +64,7 @@ class ModelPicker(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
-        ids = [c for c, _ in self._choices()]
+        ids = [c for c, _ in self.choices]
         options.highlighted = ids.index(self.current) if self.current in ids else 0
         options.focus()
 

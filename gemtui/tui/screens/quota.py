@@ -1,17 +1,21 @@
-"""/quota: every model, every dimension, where each limit came from, and today's usage as a sparkline."""
+"""/quota: every model, every dimension, where each limit came from; the usage history kept (one sparkline
+character per Pacific day, and the period's totals); and today's usage by hour."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
-from gemtui.timefmt import duration, local_time
-from gemtui.tui.widgets.gauges import LABELS, compact, level
+from gemtui.sparkline import SPARK_ZERO, sparkline
+from gemtui.timefmt import duration, history_span, local_time
+from gemtui.tui.literal import cell
+from gemtui.tui.widgets.gauges import LABELS, LEARNING, circuit_line, compact, learning, level
 
 
 class QuotaScreen(Screen[None]):
@@ -21,34 +25,60 @@ class QuotaScreen(Screen[None]):
     def __init__(self, runtime: Any, store: Any = None) -> None:
         super().__init__()
         self.runtime = runtime
+        self._history_key: tuple[Any, ...] | None = None
 
     def _models(self) -> list[str]:
-        from gemtui.quota.limits import FALLBACK_ORDER
+        from gemtui.chat.router import route_chain
 
         table = getattr(self.runtime.engine, "table", None)
         known = list(table.models()) if table is not None else []
-        return list(dict.fromkeys([*FALLBACK_ORDER, *known]))
+        return list(dict.fromkeys([*route_chain(), *known]))
 
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="quota-body"):
             rt = self.runtime
-            yield Static(f"profile {rt.profile_name} · project {rt.project} · tier "
-                         f"{getattr(rt.engine, 'tier', rt.tier)}", classes="title")
+            yield Static(
+                f"profile {rt.profile_name} · project {rt.project} · tier {getattr(rt.engine, 'tier', rt.tier)}",
+                classes="title",
+                markup=False,
+            )
             yield DataTable(id="quota-table", zebra_stripes=True, cursor_type="row")
+            yield Static("", id="circuits", classes="hint", markup=False)
+            days = getattr(rt.engine, "history_days", 30)
+            yield Static(
+                f"last {days} Pacific days (as RPD counts them): requests per day, {SPARK_ZERO} = none; "
+                "totals over the period",
+                classes="title",
+                id="history-title",
+            )
+            yield DataTable(id="history-table", zebra_stripes=True, cursor_type="row")
             yield Static("today (Pacific day, midnight to midnight): requests per hour-slice", classes="title")
             for model in self._models():
                 key = model.replace(".", "_")
-                yield Static(model, classes="hint", id=f"spark-label-{key}")
+                yield Static(model, classes="hint", id=f"spark-label-{key}", markup=False)
                 yield Sparkline([0.0] * 24, id=f"spark-{key}")
-            yield Static("sources: table = published limits · config = your config.toml · "
-                         "learned = a 429 said so · default = unknown model, strictest row", classes="hint")
+            yield Static(
+                "sources: table = published limits · config = your config.toml · "
+                f"learned = a 429 said so · {LEARNING} = a model the table does not know, "
+                "until its first 429 says",
+                classes="hint",
+            )
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("model", "dim", "used/limit", "remaining", "resets", "blocked until", "source",
-                          "state")
+        from datetime import timedelta
+
+        from gemtui.quota.pacific import pacific_day
+
+        rt = self.runtime
+        today = pacific_day(rt.engine.clock.now())
+        days = getattr(rt.engine, "history_days", 30)
+        span = history_span([(today - timedelta(days=days - 1)).isoformat(), today.isoformat()])
+        history = self.query_one("#history-table", DataTable)
+        history.add_columns("model", span, "requests", "input tokens", "images", "busiest day")
+        table = self.query_one("#quota-table", DataTable)
+        table.add_columns("model", "dim", "used/limit", "remaining", "resets", "blocked until", "source", "state")
         self.refresh_table()
         self.set_interval(1.0, self.refresh_table)
 
@@ -56,23 +86,76 @@ class QuotaScreen(Screen[None]):
         rt = self.runtime
         now = rt.engine.clock.now()
         gauges = rt.engine.gauges(rt.project, self._models())
-        table = self.query_one(DataTable)
+        table = self.query_one("#quota-table", DataTable)
         table.clear()
         for model, dims in gauges.items():
             for dim, g in dims.items():
                 lvl = level(g, now)
                 # 0 (not offered on this tier) and unlimited (None) both read "n/a", never "0/n/a"
                 usage = f"{compact(g.used)}/{compact(g.limit)}" if g.limit else "n/a"
+                if learning(g):
+                    usage = f"{compact(g.used)}/?"
                 resets = ""
                 if g.resets_at and g.used:
                     resets = f"{local_time(g.resets_at)} ({duration(g.resets_at - now)})"
                 blocked = local_time(g.blocked_until) if g.blocked_until and g.blocked_until > now else ""
                 state = ("n/a" if lvl == "na" else lvl) + (
-                    f" · +{compact(g.invisible)} invisible" if getattr(g, "invisible", 0) else "")
-                table.add_row(model, LABELS[dim], usage,
-                              "" if g.remaining is None or not g.limit else compact(g.remaining), resets, blocked,
-                              g.source, state)
+                    f" · +{compact(g.invisible)} invisible" if getattr(g, "invisible", 0) else ""
+                )
+                table.add_row(
+                    *map(
+                        cell,
+                        (
+                            model,
+                            LABELS[dim],
+                            usage,
+                            "" if g.remaining is None or not g.limit else compact(g.remaining),
+                            resets,
+                            blocked,
+                            LEARNING if learning(g) else g.source,
+                            state,
+                        ),
+                    )
+                )
             self._sparkline(model, dims)
+        self._circuits(list(gauges), now)
+        self.refresh_history(list(gauges))
+
+    def _circuits(self, models: list[str], now: float) -> None:
+        """One line per model whose circuit breaker is not closed; the line is hidden when all are."""
+        lines = []
+        for model, circuit in self.runtime.engine.circuits(models).items():
+            shown = circuit_line(circuit, now)
+            if shown is not None:
+                lines.append(f"{model}: {shown[0]}")
+        widget = self.query_one("#circuits", Static)
+        widget.display = bool(lines)
+        if str(widget.content) != "\n".join(lines):
+            widget.update("\n".join(lines))
+
+    def refresh_history(self, models: list[str]) -> None:
+        """One row per model: its requests per Pacific day over the history kept, and the totals.
+        Rebuilt only when a number changed (the screen refreshes every second)."""
+        rt = self.runtime
+        series = {model: rt.engine.usage_history(rt.project, model) for model in models}
+        key = tuple((model, tuple(days)) for model, days in series.items())
+        if key == self._history_key:
+            return
+        self._history_key = key
+        table = self.query_one("#history-table", DataTable)
+        table.clear()
+        for model, days in series.items():
+            requests = sum(d.requests for d in days)
+            busiest = max(days, key=lambda d: d.requests, default=None)
+            peak = f"{busiest.day:%a %b %d}: {busiest.requests}" if busiest is not None and busiest.requests else ""
+            table.add_row(
+                Text(model),
+                Text(sparkline([d.requests for d in days])),
+                Text(f"{requests:,}", justify="right"),
+                Text(f"{sum(d.tokens for d in days):,}", justify="right"),
+                Text(f"{sum(d.images for d in days):,}", justify="right"),
+                Text(peak),
+            )
 
     def _sparkline(self, model: str, dims: dict[str, Any]) -> None:
         """Today's requests in 24 slices of the Pacific day (`engine.usage_today`), and the totals."""

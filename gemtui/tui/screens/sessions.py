@@ -1,7 +1,12 @@
-"""/sessions: browse stored conversations, Enter resumes, d deletes (asks once), Esc goes back."""
+"""/sessions: browse stored conversations, Enter resumes, d deletes (asks once), Esc goes back.
+
+Titles are the user's own words and are shown as typed. A stored row that cannot be shown at all (bad
+data in the file) is listed as unreadable, its traceback in the log, so it can still be deleted here.
+"""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +15,24 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+
+from gemtui.tui.literal import cell
+
+log = logging.getLogger(__name__)
+
+
+def row_cells(summary: Any, current: int | None) -> tuple[Any, ...]:
+    """The cells of one stored conversation: Text, so a title is never parsed as markup."""
+    updated = datetime.fromtimestamp(summary.updated_at).strftime("%Y-%m-%d %H:%M")
+    mark = " ●" if summary.id == current else ""
+    title = summary.title or summary.name or "(untitled)"
+    return (
+        cell(f"{int(summary.id)}{mark}"),
+        cell(title),
+        cell(int(summary.message_count)),
+        cell(summary.last_model or ""),
+        cell(updated),
+    )
 
 
 class SessionsScreen(Screen[int | None]):
@@ -31,8 +54,9 @@ class SessionsScreen(Screen[int | None]):
         with Vertical(id="sessions-body"):
             yield Static("Sessions", classes="title")
             yield DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
-            yield Static("Enter resume · d delete (press twice) · Esc back", classes="hint",
-                         id="sessions-hint")
+            yield Static(
+                "Enter resume · d delete (press twice) · Esc back", classes="hint", id="sessions-hint", markup=False
+            )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -45,10 +69,18 @@ class SessionsScreen(Screen[int | None]):
         table = self.query_one(DataTable)
         table.clear()
         for s in self.store.list():
-            updated = datetime.fromtimestamp(s.updated_at).strftime("%Y-%m-%d %H:%M")
-            mark = " ●" if s.id == self.current else ""
-            table.add_row(f"{s.id}{mark}", s.title or s.name or "(untitled)", str(s.message_count),
-                          s.last_model or "", updated, key=str(s.id))
+            try:
+                cells = row_cells(s, self.current)
+            except Exception as exc:  # bad data in the stored row: listed, so it can still be deleted
+                log.exception("session %r cannot be listed", s.id)
+                cells = (
+                    cell(s.id),
+                    cell(f"(unreadable: {type(exc).__name__}; details in the log)"),
+                    cell(""),
+                    cell(""),
+                    cell(""),
+                )
+            table.add_row(*cells, key=str(s.id))
 
     def _selected(self) -> int | None:
         table = self.query_one(DataTable)

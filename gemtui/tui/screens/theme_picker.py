@@ -9,6 +9,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from gemtui.tui.literal import literal
+
 
 class ThemePicker(ModalScreen[str | None]):
     CSS_PATH = ["dialog.tcss", "theme_picker.tcss"]
@@ -22,7 +24,8 @@ class ThemePicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static("Theme", classes="title")
-            yield OptionList(*[Option(("● " if n == self.current else "  ") + n, id=n) for n in self.names])
+            # A theme's name comes from its file: shown as it is, never parsed as markup.
+            yield OptionList(*[Option(literal(("● " if n == self.current else "  ") + n), id=n) for n in self.names])
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

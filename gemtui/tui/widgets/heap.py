@@ -1,6 +1,6 @@
 """Keeping Python's full garbage collections short while a conversation grows.
 
-Even with finished blocks captured as lines (see conversation.AnswerBlock), a long answer leaves
+Even with finished blocks captured as lines (see answer_block.AnswerBlock), a long answer leaves
 ~200k live objects (the app itself, the captured lines, Textual's caches), and CPython's
 oldest-generation collection walks every one: without help each one paused the app for 0.1–0.2 s,
 dozens of times while a 20k-token answer streamed, which froze the composer mid-typing. So at safe

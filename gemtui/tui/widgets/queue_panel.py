@@ -11,9 +11,11 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import Label, ListItem, ListView, Static
 
 from gemtui.timefmt import duration
+from gemtui.tui.literal import literal, visible
 from gemtui.tui.messages import QueueCancel, QueueEdit, QueueMerge
 
 
@@ -42,11 +44,23 @@ class QueueRow(ListItem):
     def __init__(self, item: Any, now: float) -> None:
         super().__init__()
         self.item = item
-        self._now = now
+        # Worked out here, not in compose: a row that cannot be shown raises where the panel can catch it.
+        self._texts = preview(item.prompt), row_text(item, now)
 
     def compose(self) -> ComposeResult:
-        yield Label(preview(self.item.prompt), classes="prompt")
-        yield Label(row_text(self.item, self._now), classes="why")
+        # The prompt and the server's reason are the user's and the server's words: never markup.
+        prompt, why = self._texts
+        yield Label(literal(prompt), classes="prompt", markup=False)
+        yield Label(literal(why), classes="why", markup=False)
+
+    def show(self, item: Any, now: float) -> None:
+        """The same queue item, perhaps changed (edited text, a new wait): its row follows it."""
+        changed = item.prompt != self.item.prompt
+        self.item = item
+        if changed:
+            for label in self.query(".prompt"):  # not composed yet: it will render with the new text
+                label.update(Content(preview(item.prompt)))
+        self.tick(now)
 
     def tick(self, now: float) -> None:
         found = self.query(".why")
@@ -54,8 +68,8 @@ class QueueRow(ListItem):
             return
         label = found.first(Label)
         text = row_text(self.item, now)
-        if str(label.content) != text:
-            label.update(text)
+        if str(label.content) != visible(text):
+            label.update(literal(text))
 
 
 class QueuePanel(Vertical):
@@ -102,8 +116,7 @@ class QueuePanel(Vertical):
                 view.index = min(index or 0, len(items) - 1)
             return
         for row, item in zip(self.list_view.query(QueueRow), items, strict=False):
-            row.item = item
-            row.tick(now)
+            row.show(item, now)
 
     def tick(self, now: float) -> None:
         for row in self.list_view.query(QueueRow):
