@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
+from gemtui.chat.sender import Request
+from gemtui.gemini.client import make_client
 from gemtui.quota.engine import QuotaEngine
+from gemtui.turns import Turn
+from tests.clocks import SharedClock
 
-
-class SharedClock:
-    """gemtui's engine clock driving the emulator's ManualClock: a wait advances both at once, so a
-    test crosses minutes (and midnights) instantly while both sides of the wire agree on the time."""
-
-    def __init__(self, manual, settle_s: float = 0.0) -> None:
-        self.manual = manual
-        # Real seconds to let requests already in flight reach the server before time jumps
-        # (only concurrent tests need it: in real life time never jumps past a request on the wire).
-        self.settle_s = settle_s
-
-    def now(self) -> float:
-        return self.manual()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(self.settle_s)
-        if seconds > 0:
-            self.manual.advance(seconds)
-        await asyncio.sleep(0)
+PROJECT = "proj-shared"  # the project the end-to-end tests' emulator keys belong to
 
 
 @pytest.fixture
@@ -53,3 +37,19 @@ def engine_factory(shared_clock, tmp_path):
 
 async def collect(agen) -> list:
     return [event async for event in agen]
+
+
+def ask(text: str, preference: str = "auto", **kwargs) -> Request:
+    """A one-turn request with a short answer (the emulator sizes it from `[[tokens=N]]`)."""
+    return Request(turns=[Turn("user", text + " [[tokens=12]]")], preference=preference, **kwargs)
+
+
+@pytest.fixture
+def client(emulator):
+    """A real SDK client on the emulator."""
+    return make_client("key-a", emulator.base_url)
+
+
+def server(emulator, model: str, project: str = PROJECT) -> dict:
+    """What the emulator counted for one model of one project (zeros before its first request)."""
+    return emulator.counters().get(project, {}).get(model, {"accepted": 0, "rejected_429": 0})

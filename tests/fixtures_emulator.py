@@ -9,6 +9,9 @@ falls inside a test by accident.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import urllib.error
+import urllib.request
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -60,3 +63,16 @@ def make_client(emulator):
         return genai.Client(api_key=key, http_options=options)
 
     return build
+
+
+def emulator_http(emulator, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """One JSON request to the emulator over real HTTP (its admin and relay routes): (status, body)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        emulator.base_url + path, data=data, method=method, headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())

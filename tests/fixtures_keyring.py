@@ -86,6 +86,24 @@ def skip_or_fail_without(missing: list[str]) -> None:
     pytest.skip(message)
 
 
+# A session bus with no service directories: if the test daemon dies, nothing activates the system's
+# gnome-keyring in its place (a second daemon starts locked, and every later test would meet "Item is
+# locked"); a dead daemon is found and replaced by `secret_service` instead.
+_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
 def start_secret_service(home: Path, timeout_s: float = 10.0) -> SecretServiceProcess:
     """Start dbus-daemon and an unlocked gnome-keyring-daemon (secrets only) under `home`.
 
@@ -103,15 +121,24 @@ def start_secret_service(home: Path, timeout_s: float = 10.0) -> SecretServicePr
         "XDG_RUNTIME_DIR": str(runtime),
         "LANG": "C.UTF-8",
     }
+    config = home / "bus.conf"
+    config.write_text(_BUS_CONFIG)  # the socket in /tmp: a path under pytest's folders can be too long
     started = subprocess.run(
-        ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
-        capture_output=True, text=True, env=env, check=True, timeout=timeout_s,
+        ["dbus-daemon", f"--config-file={config}", "--fork", "--print-address=1", "--print-pid=1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=timeout_s,
     )
     address, pid = started.stdout.split("\n")[:2]
     env["DBUS_SESSION_BUS_ADDRESS"] = address.strip()
     proc = subprocess.Popen(
         ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     assert proc.stdin is not None
     proc.stdin.write(_PASSWORD)  # --unlock reads the login password from stdin until EOF
@@ -209,6 +236,31 @@ def _attach(service: SecretServiceProcess, monkeypatch: pytest.MonkeyPatch) -> A
     return backend
 
 
+def _healthy(service: SecretServiceProcess) -> bool:
+    """The daemon is alive, answers, and its collection is unlocked."""
+    if service.keyring_proc.poll() is not None:
+        return False
+    try:
+        with contextlib.closing(service.connection()) as conn:
+            return not service.collection(conn).is_locked()
+    except Exception:
+        return False
+
+
+def _revive(service: SecretServiceProcess) -> None:
+    """Replace a dead or broken daemon pair in place (the session fixture hands out this one object), and
+    say so with what the old daemon printed: one test may have failed with it, the rest need not."""
+    err = b""
+    if service.keyring_proc.poll() is not None and service.keyring_proc.stderr:
+        err = service.keyring_proc.stderr.read()
+    print(f"secret service: the test daemon died (exit {service.keyring_proc.returncode}); started another")
+    print(err.decode(errors="replace")[-2000:])
+    service.stop()
+    fresh = start_secret_service(service.home / f"again-{time.monotonic_ns()}")
+    service.address, service.dbus_pid, service.keyring_proc = fresh.address, fresh.dbus_pid, fresh.keyring_proc
+    service.collection_path = fresh.collection_path
+
+
 def _wipe_gemtui_items(service: SecretServiceProcess) -> None:
     with contextlib.closing(service.connection()) as conn:
         for item in service.collection(conn).search_items({"service": "gemtui"}):
@@ -216,17 +268,18 @@ def _wipe_gemtui_items(service: SecretServiceProcess) -> None:
 
 
 @pytest.fixture
-def secret_service(
-    secret_service_process: SecretServiceProcess, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Any]:
+def secret_service(secret_service_process: SecretServiceProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """keyring's SecretService backend talking to the session's private gnome-keyring.
 
     Yields the backend; gemtui items are wiped before and after so tests cannot see each other.
     """
+    if not _healthy(secret_service_process):
+        _revive(secret_service_process)
     _wipe_gemtui_items(secret_service_process)
     backend = _attach(secret_service_process, monkeypatch)
     yield backend
-    _wipe_gemtui_items(secret_service_process)
+    if _healthy(secret_service_process):  # else the next test starts another
+        _wipe_gemtui_items(secret_service_process)
 
 
 @pytest.fixture
