@@ -81,8 +81,10 @@ def naive_plan(messages: list[Message], system: str, limit: int, factor: float) 
 def ms(values: list[float]) -> str:
     ordered = sorted(values)
     p95 = ordered[int(0.95 * (len(ordered) - 1))]
-    return f"mean {statistics.fmean(values) * 1e3:6.3f} ms  p50 {statistics.median(values) * 1e3:6.3f}  " \
-           f"p95 {p95 * 1e3:6.3f}  max {max(values) * 1e3:6.3f}"
+    return (
+        f"mean {statistics.fmean(values) * 1e3:6.3f} ms  p50 {statistics.median(values) * 1e3:6.3f}  "
+        f"p95 {p95 * 1e3:6.3f}  max {max(values) * 1e3:6.3f}"
+    )
 
 
 def main() -> int:
@@ -110,8 +112,7 @@ def main() -> int:
         assert plan.total_tokens <= budget.limit(MODEL).tokens
         plan.observe(estimator, real)  # reconcile: calibration moves every turn, as in the app
         left_out_at_end = plan.left_out
-        messages.append(Message(len(messages) + 1, 1, "model", text(rng, 200, 3000), model=MODEL,
-                                input_tokens=real))
+        messages.append(Message(len(messages) + 1, 1, "model", text(rng, 200, 3000), model=MODEL, input_tokens=real))
         if turn % sample_every == 0 or turn >= args.turns - 50:
             sampled.append(len(messages) - 1)  # the list length at planning time (request last)
     build_s = time.perf_counter() - build_start
@@ -152,9 +153,11 @@ def main() -> int:
 
     last = incremental[-200:]
     ratio = statistics.fmean(naive) / statistics.fmean(incr_same)
-    print(f"conversation: {args.turns} turns, {len(messages)} messages, "
-          f"{sum(len(m.text) for m in messages) / 1e6:.1f} M characters; budget {limit:,} tokens "
-          f"({budget.limit(MODEL).binding} binds); {left_out_at_end} messages left out at the end")
+    print(
+        f"conversation: {args.turns} turns, {len(messages)} messages, "
+        f"{sum(len(m.text) for m in messages) / 1e6:.1f} M characters; budget {limit:,} tokens "
+        f"({budget.limit(MODEL).binding} binds); {left_out_at_end} messages left out at the end"
+    )
     cal_ratio, cal_margin = estimator.ratio(MODEL), estimator.margin(MODEL)
     print(f"calibration after the run: ratio {cal_ratio:.3f}, margin {cal_margin:.1%}")
     print(f"incremental, all turns       {ms(incremental)}")
@@ -162,10 +165,14 @@ def main() -> int:
     print(f"reloaded copies, last 50     {ms(reloaded)}")
     print(f"naive baseline ({len(naive)} turns)  {ms(naive)}")
     print(f"incremental, same turns      {ms(incr_same)}")
-    print(f"speed-up vs naive: {ratio:.1f}x   (target < 5 ms a turn: "
-          f"{'met' if statistics.fmean(last) < 0.005 else 'MISSED'})")
-    print(f"for scale: reading {len(stored)} messages back from sqlite took {read_s * 1e3:.1f} ms; "
-          f"whole simulated run {build_s:.1f} s")
+    print(
+        f"speed-up vs naive: {ratio:.1f}x   (target < 5 ms a turn: "
+        f"{'met' if statistics.fmean(last) < 0.005 else 'MISSED'})"
+    )
+    print(
+        f"for scale: reading {len(stored)} messages back from sqlite took {read_s * 1e3:.1f} ms; "
+        f"whole simulated run {build_s:.1f} s"
+    )
     return 0
 
 

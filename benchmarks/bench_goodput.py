@@ -17,6 +17,16 @@ Run:  pip install '.[bench]'; python benchmarks/bench_goodput.py [options]
     --ttft S --tps N emulator pacing, simulated seconds / output tokens per simulated second (1.5 / 150)
     --no-memo        let the emulator re-tokenize every request (see benchmarks/goodput/server.py)
     --json PATH      also write every figure as JSON
+    --suite S        quota | chain | all (default quota): `quota` is the single-model comparison above; `chain`
+                     is gemtui's `auto` over the whole chain Pro -> Flash -> Flash-Lite under surprises (Pro 503
+                     bursts, Pro per-day exhausted at +20 min, one-off and persistent usage by another client)
+                     against a fallback-list recipe, one pass per strategy (benchmarks/goodput/chain.py), on
+                     its own emulators and clock; --minutes applies to it too
+    --chain-strategies L  comma list of auto,auto-t0,fallback (default all three)
+    --chain-speed X  the chain's simulated seconds per real second (default 30)
+                     `providers` (its own run): Gemini's free tier plus one OpenAI-compatible link that states
+                     its limits in rate-limit headers, gemtui's auto mode over `[routing] route`, in simulated
+                     time (benchmarks/goodput/providers_chain.py); --minutes and --seed apply
 
 What it does. One emulator (the bundled `gemtui.emulator.Emulator`, in its own process so it has a core to
 itself) serves every strategy; each strategy sends from its own project, so their quotas are independent,
@@ -54,7 +64,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.goodput import workload  # noqa: E402
+from benchmarks.goodput import chain, workload  # noqa: E402
 from benchmarks.goodput.bound import Ghost, oracle_bound  # noqa: E402
 from benchmarks.goodput.strategies import STRATEGIES, Strategy  # noqa: E402
 from gemtui.quota.clock import ScaledClock  # noqa: E402
@@ -64,7 +74,7 @@ LIMITS = {"gemini-2.5-pro": (5, 250_000, 100), "gemini-2.5-flash": (15, 1_000_00
 GHOSTS = {"gemini-2.5-pro": (1.0, 20_000), "gemini-2.5-flash": (3.0, 50_000)}  # rpm, input tokens
 # 01:00 Pacific on an ordinary Monday: every cell's hour falls inside one Pacific day.
 EPOCH = dt.datetime(2025, 6, 16, 1, 0, 0, tzinfo=ZoneInfo("America/Los_Angeles")).timestamp()
-GRACE_S = 20.0   # simulated seconds after T for requests on the wire to finish
+GRACE_S = 20.0  # simulated seconds after T for requests on the wire to finish
 GHOST_LEAD_S = 30.0
 
 
@@ -78,13 +88,27 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 class EmulatorProcess:
-    def __init__(self, *, speed: float, epoch: float, mono0: float, ttft: float, tps: float,
-                 keys: dict[str, str], memo: bool) -> None:
-        config = {"speed": speed, "epoch": epoch, "mono0": mono0, "ttft_s": ttft, "tokens_per_s": tps,
-                  "keys": keys, "memo": memo}
+    def __init__(
+        self, *, speed: float, epoch: float, mono0: float, ttft: float, tps: float, keys: dict[str, str], memo: bool
+    ) -> None:
+        config = {
+            "speed": speed,
+            "epoch": epoch,
+            "mono0": mono0,
+            "ttft_s": ttft,
+            "tokens_per_s": tps,
+            "keys": keys,
+            "memo": memo,
+        }
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.goodput.server", json.dumps(config)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, env=env, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.goodput.server", json.dumps(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+            text=True,
+        )
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("the emulator process did not start")
@@ -112,8 +136,9 @@ class Admin:
         return (await self.http.get("/_emulator/counters")).json()
 
     async def ghost(self, project: str, model: str, rpm: float, input_tokens: int) -> None:
-        response = await self.http.post("/_emulator/ghost", json={"project": project, "model": model, "rpm": rpm,
-                                                                   "input_tokens": input_tokens})
+        response = await self.http.post(
+            "/_emulator/ghost", json={"project": project, "model": model, "rpm": rpm, "input_tokens": input_tokens}
+        )
         response.raise_for_status()
 
     async def health_rtt(self) -> float:
@@ -150,11 +175,16 @@ async def warm_up(base_url: str, key: str, model: str) -> None:
     from google import genai
     from google.genai import types
 
-    from gemtui.gemini.client import Turn, make_client, stream_answer
+    from gemtui.gemini.client import make_client, stream_answer
+    from gemtui.turns import Turn
 
     text = "warm up [[tokens=5]]"
-    client = genai.Client(api_key=key, http_options=types.HttpOptions(base_url=base_url, api_version="v1beta",
-                                                                      retry_options=types.HttpRetryOptions(attempts=1)))
+    client = genai.Client(
+        api_key=key,
+        http_options=types.HttpOptions(
+            base_url=base_url, api_version="v1beta", retry_options=types.HttpRetryOptions(attempts=1)
+        ),
+    )
     await client.aio.models.generate_content(model=model, contents=text)
     async for _ in stream_answer(make_client(key, base_url, "v1beta"), model, [Turn("user", text)]):
         pass
@@ -178,8 +208,16 @@ async def monitor_server(admin: Admin, clock: ScaledClock, speed: float, stop_at
         await asyncio.sleep(0.2)
 
 
-async def run_group(cells: list[tuple[str, str]], *, args, clock: ScaledClock, base_url: str, admin: Admin,
-                    prompts: dict[str, list[workload.Prompt]], strategies: list[str]) -> list[dict]:
+async def run_group(
+    cells: list[tuple[str, str]],
+    *,
+    args,
+    clock: ScaledClock,
+    base_url: str,
+    admin: Admin,
+    prompts: dict[str, list[workload.Prompt]],
+    strategies: list[str],
+) -> list[dict]:
     speed = args.speed
     T_len = args.minutes * 60.0
     t0 = math.ceil((clock.now() + GHOST_LEAD_S + 15.0) / 60.0) * 60.0
@@ -203,9 +241,23 @@ async def run_group(cells: list[tuple[str, str]], *, args, clock: ScaledClock, b
         rpm = LIMITS[model][0]
         for name in strategies:
             project = project_of(scenario, model, name)
-            runners.append((scenario, model, STRATEGIES[name](
-                clock=clock, base_url=base_url, key=f"key-{project}", project=project, model=model, rpm=rpm,
-                speed=speed, t0=t0, T=T)))
+            runners.append(
+                (
+                    scenario,
+                    model,
+                    STRATEGIES[name](
+                        clock=clock,
+                        base_url=base_url,
+                        key=f"key-{project}",
+                        project=project,
+                        model=model,
+                        rpm=rpm,
+                        speed=speed,
+                        t0=t0,
+                        T=T,
+                    ),
+                )
+            )
 
     lag: list[float] = []
     rtt: list[float] = []
@@ -216,15 +268,18 @@ async def run_group(cells: list[tuple[str, str]], *, args, clock: ScaledClock, b
         snapshot.update(await admin.counters())
         snapshot["_at"] = clock.now()
 
-    monitors = [asyncio.create_task(monitor_loop(clock, speed, T, lag)),
-                asyncio.create_task(monitor_server(admin, clock, speed, T, rtt))]
+    monitors = [
+        asyncio.create_task(monitor_loop(clock, speed, T, lag)),
+        asyncio.create_task(monitor_server(admin, clock, speed, T, rtt)),
+    ]
     snapper = asyncio.create_task(snap())
     await asyncio.gather(*(s.run(prompts[model]) for _, model, s in runners))
     await snapper
     # Let requests already on the wire finish (nothing new is sent after T).
     deadline = T + GRACE_S
-    while clock.now() < deadline and any(any(r.sends and r.outcome == "unsent" for r in s.records)
-                                         for _, _, s in runners):
+    while clock.now() < deadline and any(
+        any(r.sends and r.outcome == "unsent" for r in s.records) for _, _, s in runners
+    ):
         await clock.sleep(1.0)
     for _, _, s in runners:
         await s.stop()
@@ -246,36 +301,63 @@ async def run_group(cells: list[tuple[str, str]], *, args, clock: ScaledClock, b
         waits = [r.wait for r in ok]
         successes = int(counters.get("accepted", 0))
         n429 = int(counters.get("rejected_429", 0))
-        results.append({
-            "scenario": scenario, "model": model, "strategy": s.name, "project": s.project,
-            "successes": successes, "client_ok": len(ok), "bound": bound.value, "binding": bound.binding,
-            "ratio": successes / bound.value if bound.value else None,
-            "http_429": n429, "per20": 20.0 * n429 / successes if successes else None,
-            "client_429": sum(r.client_429s for r in s.records),
-            "lost": sum(r.outcome == "lost" for r in s.records),
-            "unsent": sum(r.outcome == "unsent" for r in s.records),
-            "arrived": len(s.records),
-            "wait_p50": pct(waits, 0.50), "wait_p95": pct(waits, 0.95),
-            "ghost_requests": int(counters.get("ghost_requests", 0)),
-            "retries": [{"at_min": round((t - t0) / 60, 3),
-                         "send_s_in_minute": round((r.sends[-1] if r.sends else t) % 60, 2),
-                         "tokens": r.prompt.tokens, "reason": why[:300]}
-                        for r in s.records for t, why in r.log],
-            "attempts": [[round(x - t0, 3) for x in r.sends]
-                         + [r.outcome, r.note[:400], round(r.done_at - t0, 3) if r.done_at else None]
-                         for r in s.records]
-                        if s.name == "gemtui" else [],
-            "lost_notes": sorted({r.note.split(" (")[0][:120] for r in s.records if r.outcome == "lost"})[:3],
-        })
+        results.append(
+            {
+                "scenario": scenario,
+                "model": model,
+                "strategy": s.name,
+                "project": s.project,
+                "successes": successes,
+                "client_ok": len(ok),
+                "bound": bound.value,
+                "binding": bound.binding,
+                "ratio": successes / bound.value if bound.value else None,
+                "http_429": n429,
+                "per20": 20.0 * n429 / successes if successes else None,
+                "client_429": sum(r.client_429s for r in s.records),
+                "lost": sum(r.outcome == "lost" for r in s.records),
+                "unsent": sum(r.outcome == "unsent" for r in s.records),
+                "arrived": len(s.records),
+                "wait_p50": pct(waits, 0.50),
+                "wait_p95": pct(waits, 0.95),
+                "ghost_requests": int(counters.get("ghost_requests", 0)),
+                "retries": [
+                    {
+                        "at_min": round((t - t0) / 60, 3),
+                        "send_s_in_minute": round((r.sends[-1] if r.sends else t) % 60, 2),
+                        "tokens": r.prompt.tokens,
+                        "reason": why[:300],
+                    }
+                    for r in s.records
+                    for t, why in r.log
+                ],
+                "attempts": [
+                    [round(x - t0, 3) for x in r.sends]
+                    + [r.outcome, r.note[:400], round(r.done_at - t0, 3) if r.done_at else None]
+                    for r in s.records
+                ]
+                if s.name == "gemtui"
+                else [],
+                "lost_notes": sorted({r.note.split(" (")[0][:120] for r in s.records if r.outcome == "lost"})[:3],
+            }
+        )
     lag = [x for x in lag if x[1] >= t0]  # the hour only (setting up before t0 costs nothing measured)
     rtt = [x for x in rtt if x[1] >= t0]
     worst_lag = max(lag, default=(None, t0))
     worst_rtt = max(rtt, default=(None, t0))
-    meta = {"t0": t0, "T": T, "snapshot_late_s": snapshot.get("_at", T) - T,
-            "loop_lag_p50": pct([v for v, _ in lag], 0.5), "loop_lag_p99": pct([v for v, _ in lag], 0.99),
-            "loop_lag_max": worst_lag[0], "loop_lag_max_at_min": (worst_lag[1] - t0) / 60,
-            "server_rtt_p50": pct([v for v, _ in rtt], 0.5), "server_rtt_p99": pct([v for v, _ in rtt], 0.99),
-            "server_rtt_max": worst_rtt[0], "server_rtt_max_at_min": (worst_rtt[1] - t0) / 60}
+    meta = {
+        "t0": t0,
+        "T": T,
+        "snapshot_late_s": snapshot.get("_at", T) - T,
+        "loop_lag_p50": pct([v for v, _ in lag], 0.5),
+        "loop_lag_p99": pct([v for v, _ in lag], 0.99),
+        "loop_lag_max": worst_lag[0],
+        "loop_lag_max_at_min": (worst_lag[1] - t0) / 60,
+        "server_rtt_p50": pct([v for v, _ in rtt], 0.5),
+        "server_rtt_p99": pct([v for v, _ in rtt], 0.99),
+        "server_rtt_max": worst_rtt[0],
+        "server_rtt_max_at_min": (worst_rtt[1] - t0) / 60,
+    }
     for r in results:
         r["timing"] = meta
     return results
@@ -293,29 +375,47 @@ def print_table(cell_results: list[dict], scenario: str, model: str, prompts: li
     for r in rows:
         timings.setdefault(id(r["timing"]), (r["timing"], []))[1].append(r["strategy"])
     longs = sum(p.kind == "long" for p in prompts)
-    print(f"\n## {scenario} · {model} — {rows[0]['arrived']} arrivals ({longs} long), "
-          f"bound {rows[0]['bound']} ({rows[0]['binding']})")
+    print(
+        f"\n## {scenario} · {model} — {rows[0]['arrived']} arrivals ({longs} long), "
+        f"bound {rows[0]['bound']} ({rows[0]['binding']})"
+    )
     head = ("strategy", "successes", "bound", "ratio", "429s", "429s/20", "lost", "unsent@T", "p50 wait", "p95 wait")
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:
-        print("| " + " | ".join([
-            r["strategy"], str(r["successes"]), str(r["bound"]), fmt(r["ratio"], ".3f"), str(r["http_429"]),
-            fmt(r["per20"], ".2f"), str(r["lost"]), str(r["unsent"]),
-            fmt(r["wait_p50"], ".1f") + " s" if r["wait_p50"] is not None else "–",
-            fmt(r["wait_p95"], ".1f") + " s" if r["wait_p95"] is not None else "–",
-        ]) + " |")
+        print(
+            "| "
+            + " | ".join(
+                [
+                    r["strategy"],
+                    str(r["successes"]),
+                    str(r["bound"]),
+                    fmt(r["ratio"], ".3f"),
+                    str(r["http_429"]),
+                    fmt(r["per20"], ".2f"),
+                    str(r["lost"]),
+                    str(r["unsent"]),
+                    fmt(r["wait_p50"], ".1f") + " s" if r["wait_p50"] is not None else "–",
+                    fmt(r["wait_p95"], ".1f") + " s" if r["wait_p95"] is not None else "–",
+                ]
+            )
+            + " |"
+        )
     for timing, names in timings.values():
-        print(f"timing of the pass with {', '.join(names)} (simulated s): loop lag p50 "
-              f"{fmt(timing['loop_lag_p50'], '.3f')} p99 {fmt(timing['loop_lag_p99'], '.3f')} max "
-              f"{fmt(timing['loop_lag_max'], '.2f')}; emulator round trip p50 {fmt(timing['server_rtt_p50'], '.3f')} "
-              f"p99 {fmt(timing['server_rtt_p99'], '.3f')} max {fmt(timing['server_rtt_max'], '.2f')}")
+        print(
+            f"timing of the pass with {', '.join(names)} (simulated s): loop lag p50 "
+            f"{fmt(timing['loop_lag_p50'], '.3f')} p99 {fmt(timing['loop_lag_p99'], '.3f')} max "
+            f"{fmt(timing['loop_lag_max'], '.2f')}; emulator round trip p50 {fmt(timing['server_rtt_p50'], '.3f')} "
+            f"p99 {fmt(timing['server_rtt_p99'], '.3f')} max {fmt(timing['server_rtt_max'], '.2f')}"
+        )
     for r in rows:
         if r["bound"] and r["ratio"] is not None and r["ratio"] > 1.0:
             print(f"  note: {r['strategy']} above the bound — the bound is wrong or time was distorted")
         if r["client_ok"] != r["successes"]:
-            print(f"  note: {r['strategy']}: {r['client_ok']} answered with a send before T, "
-                  f"{r['successes']} admitted by T per the emulator")
+            print(
+                f"  note: {r['strategy']}: {r['client_ok']} answered with a send before T, "
+                f"{r['successes']} admitted by T per the emulator"
+            )
         for x in r["retries"][:12]:
             print(f"  {r['strategy']} 429 at +{x['at_min']:.2f} min ({x['tokens']:,} tokens): {x['reason'][:200]}")
         if r["lost_notes"]:
@@ -343,7 +443,16 @@ def main() -> int:
     parser.add_argument("--tps", type=float, default=150.0)
     parser.add_argument("--no-memo", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--suite", choices=("quota", "chain", "providers", "all"), default="quota")
+    parser.add_argument("--chain-strategies", default=",".join(chain.CHAIN_STRATEGIES))
+    parser.add_argument("--chain-speed", type=float, default=30.0)
     args = parser.parse_args()
+    if args.suite == "providers":
+        return run_providers(args)
+    chain_names = [s.strip() for s in args.chain_strategies.split(",") if s.strip()]
+    if any(s not in chain.CHAIN_STRATEGIES for s in chain_names):
+        parser.error(f"unknown chain strategies: {args.chain_strategies}")
+    passes_quota = args.suite != "chain"
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]
@@ -351,11 +460,12 @@ def main() -> int:
         parser.error(f"unknown strategies: {', '.join(unknown)}")
     scenarios = ["alone", "shared"] if args.scenario == "both" else [args.scenario]
     models = list(MODELS.values()) if args.model == "both" else [MODELS[args.model]]
-    cells = [(s, m) for m in models for s in scenarios]
+    cells = [(s, m) for m in models for s in scenarios] if passes_quota else []
     if args.grouping == "isolate":
         baselines = [s for s in strategies if s != "gemtui"]
-        passes = ([(cells, ["gemtui"])] if "gemtui" in strategies else []) + \
-                 ([([c], baselines) for c in cells] if baselines else [])
+        passes = ([(cells, ["gemtui"])] if "gemtui" in strategies else []) + (
+            [([c], baselines) for c in cells] if baselines else []
+        )
     elif args.grouping == "all":
         passes = [(cells, strategies)]
     elif args.grouping == "model":
@@ -365,6 +475,11 @@ def main() -> int:
 
     wall = time.monotonic()
     corpus = workload.Corpus(args.seed)
+    run_chain = args.suite != "quota" and bool(chain_names)
+    if run_chain and chain.WORKLOAD_MODEL not in models:
+        models = [*models, chain.WORKLOAD_MODEL]
+    if not passes_quota:
+        models = [chain.WORKLOAD_MODEL]
     prompts = {m: workload.build(m, minutes=args.minutes, seed=args.seed, corpus=corpus) for m in models}
 
     keys = {"key-measure": "measure"}
@@ -372,13 +487,39 @@ def main() -> int:
         for name in strategies:
             project = project_of(scenario, model, name)
             keys[f"key-{project}"] = project
+    if run_chain:
+        for scenario in chain.SCENARIOS:
+            for name in chain_names:
+                keys[f"key-{chain.project_of(scenario, name)}"] = chain.project_of(scenario, name)
     mono0 = time.monotonic()
     clock = ScaledClock(args.speed, EPOCH)
-    emulator = EmulatorProcess(speed=args.speed, epoch=EPOCH, mono0=mono0, ttft=args.ttft, tps=args.tps,
-                               keys=keys, memo=not args.no_memo)
-    print(f"goodput: emulator {emulator.base_url} (own process), speed {args.speed:g}, T {args.minutes:g} min, "
-          f"seed {args.seed}, grouping {args.grouping}; clock skew {(clock.epoch - EPOCH):+.6f} s epoch, "
-          f"start offset {(clock._real_start - mono0) * args.speed * 1000:.3f} simulated ms", flush=True)
+    emulator = EmulatorProcess(
+        speed=args.speed, epoch=EPOCH, mono0=mono0, ttft=args.ttft, tps=args.tps, keys=keys, memo=not args.no_memo
+    )
+    chain_emulators: list[EmulatorProcess] = []
+    if run_chain:  # the surprises by project, and the 503 faults, each on an emulator at the chain's speed
+        chain_mono0 = time.monotonic()
+        chain_clock = ScaledClock(args.chain_speed, EPOCH)
+        chain_emulators = [
+            EmulatorProcess(
+                speed=args.chain_speed,
+                epoch=EPOCH,
+                mono0=chain_mono0,
+                ttft=args.ttft,
+                tps=args.tps,
+                keys=keys,
+                memo=not args.no_memo,
+            )
+            for _ in range(2)
+        ]
+    print(
+        f"goodput: emulator {emulator.base_url} (own process), speed {args.speed:g}, T {args.minutes:g} min, "
+        f"seed {args.seed}, grouping {args.grouping}; clock skew {(clock.epoch - EPOCH):+.6f} s epoch, "
+        f"start offset {(clock._real_start - mono0) * args.speed * 1000:.3f} simulated ms",
+        flush=True,
+    )
+
+    chain_results: list[dict] = []
 
     async def go() -> list[dict]:
         admin = Admin(emulator.base_url)
@@ -387,28 +528,74 @@ def main() -> int:
             for model in models:
                 await count_tokens(emulator.base_url, "key-measure", model, prompts[model])
             from gemtui.chat.sender import estimate_cost
-            from gemtui.gemini.client import Turn
+            from gemtui.turns import Turn
+
             for model in models:
                 ps = prompts[model]
                 ratios = [estimate_cost([Turn("user", p.text)], None).input_tokens / p.tokens for p in ps]
-                print(f"  {model}: {len(ps)} prompts, {sum(p.tokens for p in ps):,} tokens "
-                      f"(long {min((p.tokens for p in ps if p.kind == 'long'), default=0):,}–"
-                      f"{max((p.tokens for p in ps if p.kind == 'long'), default=0):,}); gemtui's estimate / "
-                      f"countTokens {min(ratios):.2f}–{max(ratios):.2f}", flush=True)
+                print(
+                    f"  {model}: {len(ps)} prompts, {sum(p.tokens for p in ps):,} tokens "
+                    f"(long {min((p.tokens for p in ps if p.kind == 'long'), default=0):,}–"
+                    f"{max((p.tokens for p in ps if p.kind == 'long'), default=0):,}); gemtui's estimate / "
+                    f"countTokens {min(ratios):.2f}–{max(ratios):.2f}",
+                    flush=True,
+                )
             print(f"  counted in {time.monotonic() - started:.1f} s", flush=True)
             await warm_up(emulator.base_url, "key-measure", models[0])
             results: list[dict] = []
-            for group, names in passes:
+            for group, names in passes if cells else []:
                 started = time.monotonic()
-                got = await run_group(group, args=args, clock=clock, base_url=emulator.base_url, admin=admin,
-                                      prompts=prompts, strategies=names)
+                got = await run_group(
+                    group,
+                    args=args,
+                    clock=clock,
+                    base_url=emulator.base_url,
+                    admin=admin,
+                    prompts=prompts,
+                    strategies=names,
+                )
                 results.extend(got)
-                print(f"  pass: {', '.join(names)} on {', '.join(f'{s}/{m}' for s, m in group)} "
-                      f"in {time.monotonic() - started:.1f} s", flush=True)
+                print(
+                    f"  pass: {', '.join(names)} on {', '.join(f'{s}/{m}' for s, m in group)} "
+                    f"in {time.monotonic() - started:.1f} s",
+                    flush=True,
+                )
+            if run_chain:
+                started = time.monotonic()
+                for emu in chain_emulators:  # their tokenizer caches, warmed like the main one's
+                    await count_tokens(emu.base_url, "key-measure", chain.WORKLOAD_MODEL, prompts[chain.WORKLOAD_MODEL])
+                print(
+                    f"  chain emulators (speed {args.chain_speed:g}) counted in {time.monotonic() - started:.1f} s",
+                    flush=True,
+                )
+                shared, faulty = ((emu.base_url, Admin(emu.base_url)) for emu in chain_emulators)
+                try:
+                    for name in chain_names:
+                        started = time.monotonic()
+                        got = await chain.run_chain(
+                            minutes=args.minutes,
+                            clock=chain_clock,
+                            shared=shared,
+                            faulty=faulty,
+                            prompts=prompts[chain.WORKLOAD_MODEL],
+                            strategies=[name],
+                            ghost_lead_s=GHOST_LEAD_S,
+                            grace_s=GRACE_S,
+                        )
+                        chain_results.extend(got)
+                        print(
+                            f"  pass: {name} on the chain ({', '.join(chain.SCENARIOS)}) in "
+                            f"{time.monotonic() - started:.1f} s",
+                            flush=True,
+                        )
+                finally:
+                    await shared[1].close()
+                    await faulty[1].close()
             order = {name: i for i, name in enumerate(strategies)}
             results.sort(key=lambda r: order[r["strategy"]])
             for scenario, model in cells:
                 print_table(results, scenario, model, prompts[model])
+            chain.print_chain(chain_results)
             return results
         finally:
             await admin.close()
@@ -417,13 +604,45 @@ def main() -> int:
         results = asyncio.run(go())
     finally:
         emulator.close()
-    print(f"\nwhole run {time.monotonic() - wall:.0f} s; load average {os.getloadavg()[0]:.2f} "
-          "(on 2 cores, above ~1.5 means other work shared the machine)", flush=True)
+        for emu in chain_emulators:
+            emu.close()
+    print(
+        f"\nwhole run {time.monotonic() - wall:.0f} s; load average {os.getloadavg()[0]:.2f} "
+        "(on 2 cores, above ~1.5 means other work shared the machine)",
+        flush=True,
+    )
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: (str(v) if isinstance(v, Path) else v)
-                                                   for k, v in vars(args).items()},
-                                         "results": results}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                    "results": results,
+                    "chain": chain_results,
+                },
+                indent=1,
+            )
+        )
     return 0
+
+
+def run_providers(args: argparse.Namespace) -> int:
+    """`--suite providers`: the chain across providers (benchmarks/goodput/providers_chain.py)."""
+    from benchmarks.goodput import providers_chain
+
+    result = asyncio.run(providers_chain.run(minutes=args.minutes, seed=args.seed))
+    providers_chain.print_result(result)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                    "providers": result,
+                },
+                indent=1,
+            )
+        )
+    ok = result["ratio"] is not None and result["ratio"] >= 0.99 and result["gemini_429"] + result["link_429"] == 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

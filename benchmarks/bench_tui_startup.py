@@ -44,7 +44,9 @@ def _first_paint(self):
 Screen._compositor_refresh = _first_paint
 """
 
-BARE = HOOK + """
+BARE = (
+    HOOK
+    + """
 from textual.app import App
 from textual.widgets import Footer, Header, Static
 
@@ -59,8 +61,11 @@ class Bare(App):
 
 Bare().run(headless=True, size=(120, 40))
 """
+)
 
-GEMTUI = HOOK + """
+GEMTUI = (
+    HOOK
+    + """
 import argparse
 from gemtui.tui.app import GemtuiApp
 from gemtui.config import load_config
@@ -74,13 +79,15 @@ def opener():
 
 GemtuiApp(opener, config=load_config(), demo=True).run(headless=True, size=(120, 40))
 """
+)
 
 
 def sample(code: str, env: dict[str, str]) -> tuple[float, str]:
     """Seconds from spawning the interpreter to the child's "painted" line (its first frame)."""
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     seen: list[str] = []
     elapsed = float("nan")
     assert child.stdout is not None
@@ -119,8 +126,10 @@ def main() -> int:
     paired = statistics.median(y / x for x, y in zip(bare, ours, strict=True))
     print(f"bare Textual app   median {b * 1000:7.1f} ms  ({args.runs} runs, fastest {min(bare) * 1000:.1f})")
     print(f"gemtui --demo app  median {g * 1000:7.1f} ms  (fastest {min(ours) * 1000:.1f})")
-    print(f"ratio              {g / b:.2f}x  (target <= 1.30x; median of the {args.runs} back-to-back pairs "
-          f"{paired:.2f}x, fastest to fastest {min(ours) / min(bare):.2f}x)")
+    print(
+        f"ratio              {g / b:.2f}x  (target <= 1.30x; median of the {args.runs} back-to-back pairs "
+        f"{paired:.2f}x, fastest to fastest {min(ours) / min(bare):.2f}x)"
+    )
     print(f"google.genai imported before first paint: {'yes' if 'genai-at-first-paint=True' in flags else 'no'}")
     return 0
 

@@ -28,8 +28,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WORDS = ("quota", "window", "ledger", "request", "minute", "token", "model", "engine", "stream", "limit",
-         "reset", "pacific", "midnight", "gauge", "queue", "retry")
+WORDS = (
+    "quota",
+    "window",
+    "ledger",
+    "request",
+    "minute",
+    "token",
+    "model",
+    "engine",
+    "stream",
+    "limit",
+    "reset",
+    "pacific",
+    "midnight",
+    "gauge",
+    "queue",
+    "retry",
+)
 
 
 def answer(tokens: int) -> str:
@@ -55,7 +71,7 @@ def answer(tokens: int) -> str:
 
 def chunks(text: str, chunk_tokens: int) -> list[str]:
     size = chunk_tokens * 4  # ~4 characters a token
-    return [text[i:i + size] for i in range(0, len(text), size)]
+    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 async def run_bare(pieces: list[str]) -> float:
@@ -140,15 +156,36 @@ def child(kind: str, tokens: int, chunk_tokens: int) -> int:
         elapsed, latencies = asyncio.run(run_bare(pieces)), []
     else:
         elapsed, latencies = asyncio.run(run_ours(pieces, typing=kind == "typing"))
-    print(json.dumps({"kind": kind, "elapsed": elapsed, "cpu": time.process_time() - cpu0,
-                      "latencies": latencies, "chunks": len(pieces)}))
+    print(
+        json.dumps(
+            {
+                "kind": kind,
+                "elapsed": elapsed,
+                "cpu": time.process_time() - cpu0,
+                "latencies": latencies,
+                "chunks": len(pieces),
+            }
+        )
+    )
     return 0
 
 
 def sample(kind: str, args: argparse.Namespace) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--child", kind, "--tokens", str(args.tokens),
-                           "--chunk-tokens", str(args.chunk_tokens)], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            kind,
+            "--tokens",
+            str(args.tokens),
+            "--chunk-tokens",
+            str(args.chunk_tokens),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -175,15 +212,21 @@ def main() -> int:
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
     per_run = ", ".join(f"{percentile(r['latencies'], 0.99) * 1000:.1f}" for r in results["typing"])
     chunks_n = results["bare"][0]["chunks"]
-    print(f"{args.tokens} tokens in {chunks_n} chunks of ~{args.chunk_tokens} tokens, {args.runs} runs of each, "
-          "each in a fresh process")
+    print(
+        f"{args.tokens} tokens in {chunks_n} chunks of ~{args.chunk_tokens} tokens, {args.runs} runs of each, "
+        "each in a fresh process"
+    )
     print(f"Textual MarkdownStream alone  median {b:6.2f} s   (runs: {fmt(bare_s)}; CPU {fmt(bare_cpu)})")
     print(f"gemtui conversation           median {o:6.2f} s   (runs: {fmt(ours_s)}; CPU {fmt(ours_cpu)})")
     cpu_ratio = statistics.median(ours_cpu) / statistics.median(bare_cpu)
-    print(f"ratio                         {o / b:.2f}x  (target <= 1.20x; run by run: "
-          f"{', '.join(f'{r:.2f}' for r in paired)}; CPU {cpu_ratio:.2f}x)")
-    print(f"composer input latency while streaming: p50 {statistics.median(lat) * 1000:.1f} ms, "
-          f"p99 {p99 * 1000:.1f} ms over {len(lat)} keys  (target p99 < 50 ms; run by run p99: {per_run})")
+    print(
+        f"ratio                         {o / b:.2f}x  (target <= 1.20x; run by run: "
+        f"{', '.join(f'{r:.2f}' for r in paired)}; CPU {cpu_ratio:.2f}x)"
+    )
+    print(
+        f"composer input latency while streaming: p50 {statistics.median(lat) * 1000:.1f} ms, "
+        f"p99 {p99 * 1000:.1f} ms over {len(lat)} keys  (target p99 < 50 ms; run by run p99: {per_run})"
+    )
     return 0
 
 

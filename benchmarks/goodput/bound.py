@@ -24,7 +24,12 @@ where A(u-) counts arrivals before u and sigma(u, t) is the most requests the se
 
     N*(T) = max over t in [t0, T) of  min( RPD - ghost_day(t),  min over u <= t of [A(u-) + sigma(u, t)] )
 
-With no ghost this is min over u of [A(u) + sigma(T - u)] capped by RPD, the issue's formula. The min over u
+With no ghost this is min over u of [A(u) + sigma(T - u)] capped by RPD, the issue's formula.
+
+`caps` lets each window have its own capacity (window index -> (RPM, TPM)): the auto strategy's bound pools
+a whole model chain (Pro + Flash + Flash-Lite) into one server whose windows admit the sum of the chain's
+limits, less any model out of service in that window. Pooling only relaxes (any schedule the chain admits,
+the pooled server admits), so it stays an upper bound. The min over u
 is taken at t0 and just before every arrival (A is constant between arrivals and sigma only shrinks as u
 grows, so those are the only candidates); the max over t at every instant where a term changes (arrivals,
 window starts, ghost requests) — both terms are constant in between, so the result is exact.
@@ -34,12 +39,13 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Ghost:
-    start: float          # emulator time the ghost was set (its first request is at start + interval)
+    start: float  # emulator time the ghost was set (its first request is at start + interval)
     rpm: float
     input_tokens: int
 
@@ -52,14 +58,24 @@ class Ghost:
 @dataclass(frozen=True)
 class Bound:
     value: int
-    binding: str       # human-readable: what limits it
-    at_t: float        # the t (seconds after t0) achieving the max
-    ghost_day: int     # ghost requests booked by then
+    binding: str  # human-readable: what limits it
+    at_t: float  # the t (seconds after t0) achieving the max
+    ghost_day: int  # ghost requests booked by then
 
 
-def oracle_bound(arrivals: list[tuple[float, int]], *, t0: float, T: float, rpm: int, tpm: int, rpd: int,
-                 ghost: Ghost | None = None) -> Bound:
-    """`arrivals`: (absolute emulator time, real input tokens) of every prompt; t0 on a window boundary or not."""
+def oracle_bound(
+    arrivals: list[tuple[float, int]],
+    *,
+    t0: float,
+    T: float,
+    rpm: int,
+    tpm: int,
+    rpd: int,
+    ghost: Ghost | None = None,
+    caps: Callable[[int], tuple[int, int]] | None = None,
+) -> Bound:
+    """`arrivals`: (absolute emulator time, real input tokens) of every prompt; t0 on a window boundary or not.
+    `caps(k)`: (RPM, TPM) of window k (starting at k*60 s) when windows differ; default (rpm, tpm) for all."""
     arrivals = sorted(arrivals)
     times = [a for a, _ in arrivals]
     ghost_times = ghost.events(T) if ghost else []
@@ -71,17 +87,38 @@ def oracle_bound(arrivals: list[tuple[float, int]], *, t0: float, T: float, rpm:
     def ghost_day(t: float) -> int:  # booked at or before t (the ghost started the same Pacific day)
         return bisect.bisect_right(ghost_times, t)
 
+    cap_of = caps or (lambda _k: (rpm, tpm))
+    k_first, k_last = int(t0 // 60), int(T // 60) + 1
+    req_sum, tok_sum = [0], [0]  # prefix sums of the windows' capacities from k_first
+    for k in range(k_first, k_last + 1):
+        r, t = cap_of(k)
+        req_sum.append(req_sum[-1] + r)
+        tok_sum.append(tok_sum[-1] + t)
+
+    def whole(lo: int, hi: int) -> tuple[int, int]:  # capacity of windows lo+1 .. hi
+        return (
+            req_sum[hi - k_first + 1] - req_sum[lo - k_first + 1],
+            tok_sum[hi - k_first + 1] - tok_sum[lo - k_first + 1],
+        )
+
     # u candidates: t0 and every arrival, with A(u-) and the first window's remaining room.
     us: list[tuple[float, int, int, int, int]] = []  # (u, A(u-), window of u, req room, token room)
     for u in [t0] + [a for a in times if a > t0]:
         k = int(u // 60)
         g = ghost_before(k * 60.0, u)
-        us.append((u, bisect.bisect_left(times, u), k, max(0, rpm - g), max(0, tpm - g * ghost_tokens)))
+        k_rpm, k_tpm = cap_of(k)
+        us.append((u, bisect.bisect_left(times, u), k, max(0, k_rpm - g), max(0, k_tpm - g * ghost_tokens)))
 
     end = T - 1e-6
-    candidates = sorted({t0, end, *(a for a in times if t0 <= a < end),
-                         *(k * 60.0 for k in range(int(t0 // 60) + 1, int(end // 60) + 1)),
-                         *(g for g in ghost_times if t0 <= g < end)})
+    candidates = sorted(
+        {
+            t0,
+            end,
+            *(a for a in times if t0 <= a < end),
+            *(k * 60.0 for k in range(int(t0 // 60) + 1, int(end // 60) + 1)),
+            *(g for g in ghost_times if t0 <= g < end),
+        }
+    )
 
     best = Bound(0, "no arrivals", 0.0, 0)
     sizes: list[int] = []
@@ -103,8 +140,9 @@ def oracle_bound(arrivals: list[tuple[float, int]], *, t0: float, T: float, rpm:
         for u, before, ku, req_room, tok_room in us:
             if u > t:
                 break
-            req = req_room + rpm * (kt - ku)
-            tok = tok_room + tpm * (kt - ku)
+            more_req, more_tok = whole(ku, kt)
+            req = req_room + more_req
+            tok = tok_room + more_tok
             by_tokens = bisect.bisect_right(prefix, tok) - 1
             sigma = min(req, by_tokens, arrived - before)
             if before + sigma < cap:
@@ -114,7 +152,8 @@ def oracle_bound(arrivals: list[tuple[float, int]], *, t0: float, T: float, rpm:
         day_left = rpd - ghost_day(t)
         value = min(cap, day_left)
         if value > best.value:
-            binding = why if cap <= day_left else \
-                f"RPD {rpd} - {ghost_day(t)} ghost requests by +{(t - t0) / 60:.1f} min"
+            binding = (
+                why if cap <= day_left else f"RPD {rpd} - {ghost_day(t)} ghost requests by +{(t - t0) / 60:.1f} min"
+            )
             best = Bound(value, binding, t - t0, ghost_day(t))
     return best

@@ -72,8 +72,15 @@ def main() -> None:
     def clock() -> float:
         return epoch + (time.monotonic() - mono0) * speed
 
-    emu = Emulator(tier="free", speed=speed, clock=clock, ttft_s=float(config["ttft_s"]),
-                   tokens_per_s=float(config["tokens_per_s"]), keys=dict(config["keys"]), seed=0)
+    emu = Emulator(
+        tier="free",
+        speed=speed,
+        clock=clock,
+        ttft_s=float(config["ttft_s"]),
+        tokens_per_s=float(config["tokens_per_s"]),
+        keys=dict(config["keys"]),
+        seed=0,
+    )
     emu.start()
     print(json.dumps({"base_url": emu.base_url}), flush=True)
     try:

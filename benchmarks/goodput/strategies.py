@@ -31,6 +31,7 @@ import asyncio
 import contextvars
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,13 +49,13 @@ class PastDeadline(Exception):
 @dataclass
 class Record:
     prompt: Prompt
-    arrival: float                      # absolute emulator time
+    arrival: float  # absolute emulator time
     sends: list[float] = field(default_factory=list)
-    outcome: str = "unsent"             # ok | lost | unsent
+    outcome: str = "unsent"  # ok | lost | unsent
     done_at: float | None = None
     client_429s: int = 0
     note: str = ""
-    log: list[tuple[float, str]] = field(default_factory=list)   # (emulator time, what) for gemtui's retries
+    log: list[tuple[float, str]] = field(default_factory=list)  # (emulator time, what) for gemtui's retries
 
     @property
     def wait(self) -> float | None:
@@ -64,8 +65,19 @@ class Record:
 class Strategy:
     name = "?"
 
-    def __init__(self, *, clock: Any, base_url: str, key: str, project: str, model: str, rpm: int,
-                 speed: float, t0: float, T: float) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Any,
+        base_url: str,
+        key: str,
+        project: str,
+        model: str,
+        rpm: int,
+        speed: float,
+        t0: float,
+        T: float,
+    ) -> None:
         self.clock, self.base_url, self.key, self.project = clock, base_url, key, project
         self.model, self.rpm, self.speed, self.t0, self.T = model, rpm, speed, t0, T
         self.records: list[Record] = []
@@ -116,8 +128,12 @@ class Strategy:
         from google import genai
         from google.genai import types
 
-        return genai.Client(api_key=self.key, http_options=types.HttpOptions(
-            base_url=self.base_url, api_version="v1beta", timeout=120_000, **http_options))
+        return genai.Client(
+            api_key=self.key,
+            http_options=types.HttpOptions(
+                base_url=self.base_url, api_version="v1beta", timeout=120_000, **http_options
+            ),
+        )
 
     async def generate(self, client: Any, record: Record) -> None:
         await client.aio.models.generate_content(model=self.model, contents=record.prompt.text)
@@ -133,6 +149,36 @@ def _retryable(exc: BaseException) -> bool:
 
 
 # ---- gemtui ------------------------------------------------------------------------------------------------
+
+
+async def dispatch_line(strategy: Any, decide_for: Callable[[Any], Any]) -> None:
+    """run_batch's dispatcher fed by arrivals: the head of `strategy.line` goes when routing says so (up
+    to MAX_CONCURRENCY at once, each sent by `strategy._run_one` with its decision), a refused one is
+    lost, and between arrivals it sleeps until the head's ETA or the end of the hour."""
+    while True:
+        waiting_until = None
+        while strategy.line and strategy.running < strategy.MAX_CONCURRENCY and strategy.now() < strategy.T:
+            record = strategy.line[0]
+            request = strategy.make_request(record.prompt.text)
+            decision = decide_for(request)
+            if decision.kind == "wait":
+                waiting_until = decision.admission.eta
+                break
+            strategy.line.popleft()
+            if decision.kind == "refuse":
+                record.outcome, record.note = "lost", decision.reason
+                continue
+            strategy.running += 1
+            strategy.spawn(strategy._run_one(record, request, decision))
+        strategy.wake.clear()
+        if strategy.now() >= strategy.T:
+            return
+        timeout = None
+        if strategy.line and strategy.running < strategy.MAX_CONCURRENCY and waiting_until is not None:
+            timeout = max(0.0, min(waiting_until, strategy.T) - strategy.now())
+        elif not strategy.line or strategy.running >= strategy.MAX_CONCURRENCY:
+            timeout = max(0.0, strategy.T - strategy.now())
+        await wake_or_timeout(strategy.wake, strategy.clock, timeout)
 
 
 class Gemtui(Strategy):
@@ -162,39 +208,23 @@ class Gemtui(Strategy):
         from gemtui.chat.router import decide
         from gemtui.chat.sender import estimate_cost
 
-        while True:
-            waiting_until = None
-            while self.line and self.running < self.MAX_CONCURRENCY and self.now() < self.T:
-                record = self.line[0]
-                request = self.make_request(record.prompt.text)
-                cost = request.cost_for or (lambda _m, r=request: estimate_cost(r.turns, r.system))
-                decision = decide(self.engine, self.project, request.preference, cost,
-                                  policy="wait" if request.policy == "wait" else "switch",
-                                  threshold_s=request.threshold_s)
-                if decision.kind == "wait":
-                    waiting_until = decision.admission.eta
-                    break
-                self.line.popleft()
-                if decision.kind == "refuse":
-                    record.outcome, record.note = "lost", decision.reason
-                    continue
-                self.running += 1
-                self.spawn(self._run_one(record, request, decision))
-            self.wake.clear()
-            if self.now() >= self.T:
-                return
-            timeout = None
-            if self.line and self.running < self.MAX_CONCURRENCY and waiting_until is not None:
-                timeout = max(0.0, min(waiting_until, self.T) - self.now())
-            elif not self.line or self.running >= self.MAX_CONCURRENCY:
-                timeout = max(0.0, self.T - self.now())
-            await wake_or_timeout(self.wake, self.clock, timeout)
+        def decide_for(request: Any) -> Any:
+            cost = request.cost_for or (lambda _m, r=request: estimate_cost(r.turns, r.system))
+            return decide(
+                self.engine,
+                self.project,
+                request.preference,
+                cost,
+                policy="wait" if request.policy == "wait" else "switch",
+                threshold_s=request.threshold_s,
+            )
+
+        await dispatch_line(self, decide_for)
 
     async def _run_one(self, record: Record, request: Any, decision: Any) -> None:
         from gemtui.chat.sender import Failed, Finished, Retrying, Routed, Waiting, send
 
-        events = send(request, engine=self.engine, client=self.client, project=self.project,
-                      first_decision=decision)
+        events = send(request, engine=self.engine, client=self.client, project=self.project, first_decision=decision)
         try:
             async for event in events:
                 if isinstance(event, Routed):
@@ -241,9 +271,13 @@ class TenacityRecipe(Strategy):
     async def _one(self, record: Record) -> None:
         from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-        retrying = AsyncRetrying(wait=wait_random_exponential(multiplier=1, max=60),
-                                 stop=stop_after_attempt(MAX_ATTEMPTS), retry=retry_if_exception(_retryable),
-                                 sleep=self._scaled_sleep, reraise=True)
+        retrying = AsyncRetrying(
+            wait=wait_random_exponential(multiplier=1, max=60),
+            stop=stop_after_attempt(MAX_ATTEMPTS),
+            retry=retry_if_exception(_retryable),
+            sleep=self._scaled_sleep,
+            reraise=True,
+        )
         try:
             async for attempt in retrying:
                 with attempt:
@@ -276,8 +310,9 @@ class SdkRetry(Strategy):
 
         # Defaults (google/genai/_api_client.py): attempts 5, initial_delay 1.0, max_delay 60.0, exp_base 2,
         # jitter 1, codes 408/429/500/502/503/504. Only the delays are changed: divided by the speed.
-        self.retry_options = types.HttpRetryOptions(initial_delay=1.0 / self.speed, max_delay=60.0 / self.speed,
-                                                    jitter=1.0 / self.speed)
+        self.retry_options = types.HttpRetryOptions(
+            initial_delay=1.0 / self.speed, max_delay=60.0 / self.speed, jitter=1.0 / self.speed
+        )
 
         async def on_request(request: Any) -> None:
             record = _current.get()
@@ -292,8 +327,10 @@ class SdkRetry(Strategy):
             if record is not None and response.status_code == 429:
                 record.client_429s += 1
 
-        self.client = self.sdk_client(retry_options=self.retry_options, async_client_args={
-            "event_hooks": {"request": [on_request], "response": [on_response]}})
+        self.client = self.sdk_client(
+            retry_options=self.retry_options,
+            async_client_args={"event_hooks": {"request": [on_request], "response": [on_response]}},
+        )
 
     def arrive(self, record: Record) -> None:
         self.spawn(self._one(record))

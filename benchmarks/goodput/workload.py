@@ -37,10 +37,10 @@ _VOCAB = tuple(_VOCAB_TEXT.split())
 @dataclass
 class Prompt:
     index: int
-    arrival: float      # simulated seconds after the start of the hour
-    kind: str           # "short" | "long"
+    arrival: float  # simulated seconds after the start of the hour
+    kind: str  # "short" | "long"
     text: str
-    tokens: int = 0     # the emulator's countTokens (filled in by the benchmark)
+    tokens: int = 0  # the emulator's countTokens (filled in by the benchmark)
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,7 @@ SHAPES = {
     "gemini-2.5-pro": Shape(bg_per_min=0.25, rpm_burst=10, long_range=(30_000, 100_000), tpm_burst_tokens=400_000),
     # 15 RPM / 1M TPM / 500 RPD: ~400 prompts an hour. Flash's TPM only binds when a minute's requests average
     # above 66k tokens, so its long prompts are 50k-150k.
-    "gemini-2.5-flash": Shape(bg_per_min=2.5, rpm_burst=38, long_range=(50_000, 150_000),
-                              tpm_burst_tokens=1_600_000),
+    "gemini-2.5-flash": Shape(bg_per_min=2.5, rpm_burst=38, long_range=(50_000, 150_000), tpm_burst_tokens=1_600_000),
 }
 
 BURST_MINUTES = (3, 9, 16, 24, 31, 38, 46, 53, 58)  # of a 60-minute hour; scaled for other lengths
@@ -77,7 +76,7 @@ class Corpus:
     def text(self, rng: random.Random, tokens: int) -> str:
         n = max(1, int(tokens / self.tokens_per_word))
         start = rng.randrange(len(self.words))
-        words = self.words[start:start + n]
+        words = self.words[start : start + n]
         while len(words) < n:
             words += self.words[: n - len(words)]
         return " ".join(words)
@@ -114,7 +113,9 @@ def build(model: str, *, minutes: float = 60.0, seed: int = 1, corpus: Corpus | 
     for index, (arrival, kind, target) in enumerate(raw):
         jitter = rng.randint(-40, 40) if kind == "short" else 0
         body = corpus.text(rng, target + jitter)
-        header = (f"Request {index} ({kind}) of the {model} workload, seed {seed}. "
-                  f"Summarise the text below in a few lines. [[tokens={ANSWER_TOKENS}]]\n\n")
+        header = (
+            f"Request {index} ({kind}) of the {model} workload, seed {seed}. "
+            f"Summarise the text below in a few lines. [[tokens={ANSWER_TOKENS}]]\n\n"
+        )
         prompts.append(Prompt(index, round(arrival, 3), kind, header + body))
     return prompts
