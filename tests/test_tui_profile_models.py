@@ -111,3 +111,24 @@ async def test_another_gemini_profiles_models_have_the_published_limits_of_its_t
     assert table.limits(PRO, "free").rpm == LimitTable().limits(PRO, "free").rpm  # its own are untouched
     gauges = runtime.engine.gauges(runtime.project, [f"paid:{PRO}"])[f"paid:{PRO}"]
     assert gauges["rpm"].limit == LimitTable().limits(PRO, "tier1").rpm  # not "unknown — learning"
+
+
+async def test_quota_screen_lists_a_route_whose_links_are_no_widget_ids(emulator, emulator_clock, secret_service):
+    """`profile:model` links and a config's model ids hold characters a widget id cannot: /quota opened on
+    such a chain (the demo's has `deepseek:deepseek-chat`) lists every model as text instead of crashing."""
+    from gemtui.config import update_config
+    from gemtui.tui.screens.quota import QuotaScreen
+
+    route = ["pro", "ds:deepseek-chat", HOSTILE_MODEL, "9-lives.v2"]
+    update_config(lambda data: data.setdefault("routing", {}).update(route=route))
+    app = app_with_profiles(emulator, emulator_clock)
+    async with app.run_test(size=(140, 60)) as pilot:
+        chat = await ready(pilot)
+        await pilot.press("ctrl+u")
+        await until(pilot, lambda: isinstance(app.screen, QuotaScreen))
+        await pilot.pause(0.2)
+        shown = " ".join(str(w.content) for w in app.screen.query("Static.hint"))
+        for link in ("ds:deepseek-chat", HOSTILE_MODEL, "9-lives.v2"):
+            assert link in shown, shown
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is chat)

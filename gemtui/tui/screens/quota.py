@@ -26,6 +26,9 @@ class QuotaScreen(Screen[None]):
         super().__init__()
         self.runtime = runtime
         self._history_key: tuple[Any, ...] | None = None
+        # Widget ids by position, never from the model's name: a link's id (`profile:model`) or a server's
+        # model id may hold characters an id cannot.
+        self._spark_ids: dict[str, str] = {}
 
     def _models(self) -> list[str]:
         from gemtui.chat.router import route_chain
@@ -54,8 +57,8 @@ class QuotaScreen(Screen[None]):
             )
             yield DataTable(id="history-table", zebra_stripes=True, cursor_type="row")
             yield Static("today (Pacific day, midnight to midnight): requests per hour-slice", classes="title")
-            for model in self._models():
-                key = model.replace(".", "_")
+            for index, model in enumerate(self._models()):
+                key = self._spark_ids.setdefault(model, f"m{index}")
                 yield Static(model, classes="hint", id=f"spark-label-{key}", markup=False)
                 yield Sparkline([0.0] * 24, id=f"spark-{key}")
             yield Static(
@@ -159,7 +162,9 @@ class QuotaScreen(Screen[None]):
 
     def _sparkline(self, model: str, dims: dict[str, Any]) -> None:
         """Today's requests in 24 slices of the Pacific day (`engine.usage_today`), and the totals."""
-        key = model.replace(".", "_")
+        key = self._spark_ids.get(model)
+        if key is None:
+            return
         spark = self.query(f"#spark-{key}")
         if not spark:
             return
