@@ -28,6 +28,22 @@ async def waiting_queue(pilot, app, clock, prompts: list[str]):
     return screen, panel
 
 
+async def test_typing_after_tab_left_the_composer_still_writes_the_message(emulator, emulator_clock):
+    """Tab moves the focus on (to the conversation); the characters typed next and Enter must not vanish."""
+    app = make_app(emulator, SharedClock(emulator_clock))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("a", "b", "tab")
+        await pilot.pause()
+        assert app.focused is not screen.composer.area  # Tab did move the focus
+        await pilot.press("c", "[", "/", "]")
+        assert app.focused is screen.composer.area
+        assert screen.composer.text == "abc[/]"
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.composer.text == "")
+        await until(pilot, lambda: any(m.role == "user" and m.text == "abc[/]" for m in screen.conversation.messages()))
+
+
 async def test_focus_returns_to_the_composer_when_the_queue_panel_empties(emulator, emulator_clock):
     clock = GatedClock(emulator_clock)
     app = make_app(emulator, clock, model="pro")

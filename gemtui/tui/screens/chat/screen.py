@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar, cast
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -205,6 +205,21 @@ class ChatScreen(CompactionMixin, TranscriptMixin, Screen[None]):
         self.composer.area.focus()
         self.call_after_refresh(self._after_first_frame)
 
+    def on_key(self, event: events.Key) -> None:
+        """A character typed while the conversation holds the focus (Tab moved it there, or a click did)
+        goes into the composer instead of nowhere: typing never vanishes. Other widgets (the queue panel's
+        letter keys) keep theirs."""
+        if not event.is_printable or event.character is None:
+            return
+        focused = self.focused
+        if focused is not None and self.conversation not in focused.ancestors_with_self:
+            return
+        event.stop()
+        event.prevent_default()
+        area = self.composer.area
+        area.focus()
+        area.insert(event.character)
+
     async def _after_first_frame(self) -> None:
         from textual.widgets import Footer
 
@@ -258,7 +273,9 @@ class ChatScreen(CompactionMixin, TranscriptMixin, Screen[None]):
         if line in self._store_warnings_shown:
             return
         self._store_warnings_shown.add(line)
-        self.notify(visible(line), severity="warning", timeout=20, markup=False)
+        from gemtui.errors import scrub
+
+        self.notify(visible(scrub(line)), severity="warning", timeout=20, markup=False)
 
     @on(StoreWarned)
     def _on_store_warned(self, message: StoreWarned) -> None:
@@ -394,11 +411,14 @@ class ChatScreen(CompactionMixin, TranscriptMixin, Screen[None]):
             gauges = runtime.engine.gauges(runtime.project, (active, *fallbacks))
             circuits = runtime.engine.circuits((active, *fallbacks))
         except Exception as exc:  # a locked/corrupt ledger must not take the screen down
-            if f"quota engine: {exc}" != str(self.query_one("#status", Static).render()):  # once, not each tick
+            from gemtui.errors import one_line
+
+            line = f"quota engine: {one_line(exc)}"
+            if line != str(self.query_one("#status", Static).render()):  # logged once, not each tick
                 from gemtui.log import get_logger
 
                 get_logger(__name__).exception("reading the gauges failed")
-            self.set_status(f"quota engine: {exc}")
+            self.set_status(line)
             return
         self.last_gauges, self.last_circuits = gauges, circuits
         now = self.now
