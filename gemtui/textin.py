@@ -50,3 +50,13 @@ def read_stdin(stream) -> str:
     """All of `stream`, read as bytes where it has them, checked as UTF-8."""
     buffer = getattr(stream, "buffer", None)
     return decode_stdin(buffer.read() if buffer is not None else stream.read())
+
+
+def typed_number(text: str) -> int | None:
+    """`3` or `#3`, as a user types a message, item or conversation number; None for anything else. Digits
+    of other scripts (`²`, `٣`) pass str.isdigit() but not int(), and more digits than an id can have
+    would overflow SQLite: both are not numbers here."""
+    digits = text.strip().removeprefix("#")
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 18:
+        return None
+    return int(digits)

@@ -51,6 +51,10 @@ def test_create_get_find(store):
     assert store.find(f"#{conv.id}") == conv
     assert store.find("nope") is None
     assert store.get(999) is None
+    # what str.isdigit() takes but int() or SQLite cannot: not an id, so no conversation (was a ValueError
+    # from `ask --session ²` and an OverflowError from twenty digits)
+    assert store.find("²") is None and store.find("#٣") is None
+    assert store.find("9" * 20) is None
 
 
 def test_names_are_unique_and_win_over_ids(store):

@@ -24,6 +24,7 @@ from gemtui.chat.images_out import SavedImage
 from gemtui.errors import scrub
 from gemtui.generation import GenerationSettings
 from gemtui.storage import Schema, Store, retry_if_rebuilt
+from gemtui.textin import typed_number
 from gemtui.turns import Attachment
 
 log = logging.getLogger(__name__)
@@ -392,10 +393,8 @@ class SessionStore:
         rows = self._read(f"SELECT {_CONV_COLUMNS} FROM conversations WHERE name = ?", (key,))
         if rows:
             return _row_to_conversation(rows[0])
-        digits = key[1:] if key.startswith("#") else key
-        if digits.isdigit():
-            return self.get(int(digits))
-        return None
+        number = typed_number(key)
+        return self.get(number) if number is not None else None
 
     @retry_if_rebuilt
     def get_or_create_named(self, name: str) -> Conversation:

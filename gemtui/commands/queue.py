@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from gemtui import exitcodes
 from gemtui.commands._runtime import add_common_options, add_header_option
+from gemtui.textin import typed_number
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -174,7 +175,8 @@ def _find_batch(queue, wanted: str):
 
 def _cancel(queue, target: str) -> int:
     number = target.lstrip("#")
-    item = queue.get(int(number)) if number.isdigit() else None
+    wanted = typed_number(target)
+    item = queue.get(wanted) if wanted is not None else None
     if item is not None and item.state not in ("queued", "sending"):
         item = None
     # `#N` is always an item; bare digits may also begin a batch id (hex), so both are looked up.
@@ -192,7 +194,7 @@ def _cancel(queue, target: str) -> int:
         items = queue.items(batch_id=record.id)
     elif item is not None:
         items = [item]
-    elif number.isdigit():
+    elif wanted is not None:
         print(f"gemtui: no waiting item #{number} (see `gemtui queue`)", file=sys.stderr)
         return exitcodes.EXIT_USAGE
     else:

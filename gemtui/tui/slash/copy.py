@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from gemtui.textin import typed_number
 from gemtui.tui.slash.registry import SlashCommand
 
 if TYPE_CHECKING:
@@ -78,11 +79,10 @@ async def copy(ctx: SlashContext, arg: str) -> None:
             return
         _copy(ctx, answer.text, _label(ctx, answer))
         return
-    wanted = words[0].lstrip("#")
-    if len(words) > 1 or not wanted.isdigit():
+    number = typed_number(words[0])
+    if len(words) > 1 or number is None:
         ctx.show_info(f"/copy takes nothing, a message number (#3 → /copy 3) or code [K], not {arg!r}", "warning")
         return
-    number = int(wanted)
     msg_id = next((i for i, n in ctx.numbers.items() if n == number), None)
     message = next((m for m in _stored(ctx) if m.id == msg_id), None) if msg_id is not None else None
     if message is None:
@@ -104,10 +104,10 @@ async def _copy_code(ctx: SlashContext, rest: list[str]) -> None:
     if not blocks:
         ctx.show_info(f"nothing to copy: {where} has no code block")
         return
-    if len(rest) > 1 or (rest and not rest[0].lstrip("#").isdigit()):
+    index = typed_number(rest[0]) if rest else len(blocks)
+    if len(rest) > 1 or index is None:
         ctx.show_info(f"/copy code takes a block number from 1 to {len(blocks)}, not {' '.join(rest)!r}", "warning")
         return
-    index = int(rest[0].lstrip("#")) if rest else len(blocks)
     if not 1 <= index <= len(blocks):
         ctx.show_info(
             f"nothing to copy: {where} has {len(blocks)} code block{'s' if len(blocks) != 1 else ''} "

@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from gemtui.log import get_logger
+from gemtui.textin import typed_number
 from gemtui.tui.slash.registry import SlashCommand
 
 if TYPE_CHECKING:
@@ -59,11 +60,11 @@ async def open_image(ctx: SlashContext, arg: str) -> None:
     """`/open` the newest image; `/open N` the (last) image of answer #N."""
     images = conversation_images(ctx)
     if arg.strip():
-        wanted = arg.strip().lstrip("#")
-        if not wanted.isdigit():
+        wanted = typed_number(arg)
+        if wanted is None:
             ctx.show_info("/open takes a message number, e.g. /open 4", "warning")
             return
-        images = [(n, image) for n, image in images if n == int(wanted)]
+        images = [(n, image) for n, image in images if n == wanted]
     if not images:
         ctx.show_info(
             "no saved image " + (f"in message #{arg.strip().lstrip('#')}" if arg.strip() else "in this conversation"),

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from gemtui.errors import one_line
 from gemtui.log import get_logger
+from gemtui.textin import typed_number
 from gemtui.tui.slash.registry import SlashCommand
 
 if TYPE_CHECKING:
@@ -48,10 +49,9 @@ def message_for(ctx: SlashContext, arg: str) -> tuple[int | None, str]:
         return None, "no message to pin yet"
     if not arg:
         return max(numbers, key=numbers.__getitem__), ""
-    wanted = arg.strip().lstrip("#")
-    if not wanted.isdigit():
+    number = typed_number(arg)
+    if number is None:
         return None, f"/pin takes a message number as shown (#3 → /pin 3), not {arg!r}"
-    number = int(wanted)
     msg_id = next((i for i, n in numbers.items() if n == number), None)
     return (msg_id, "") if msg_id is not None else (None, f"no message #{number} in this conversation")
 
