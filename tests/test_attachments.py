@@ -94,6 +94,21 @@ def test_a_folder_and_a_device_are_refused(tmp_path):
         attachments.load("/dev/zero")
 
 
+def test_names_the_os_refuses_are_one_line_not_an_exception(tmp_path, monkeypatch):
+    """`~user` with no such user, a NUL, a word longer than a file name may be: each used to raise
+    RuntimeError, ValueError or OSError out of the composer's completion or the send."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AttachmentError, match="no such user's home folder"):
+        attachments.load("~nosuch_gemtui_zz/notes.txt")
+    with pytest.raises(AttachmentError, match="cannot hold a NUL"):
+        attachments.load("a\x00b")
+    long_word = "x" * 5000
+    assert attachments.mentioned_paths(f"ping @{long_word} and @a\x00b") == []  # handles, not files
+    assert attachments.path_completions("~nosuch_gemtui_zz/") == []
+    assert attachments.path_completions(f"{long_word}/") == []
+    assert attachments.path_completions("a\x00/") == []
+
+
 async def test_the_estimate_covers_what_the_server_counts_for_an_image(emulator):
     png = make_png("counted", 2)
     turn = Turn("user", "", (from_bytes("p.png", png),))

@@ -159,10 +159,28 @@ def from_bytes(name: str, data: bytes) -> Attachment:
     return Attachment(name, "text/plain", len(data), digest, raw_text(text), text=text)
 
 
+def _expanded(name: str) -> Path:
+    """`name` with `~` or `~user` expanded; a user who does not exist (or no home) is the file's problem."""
+    if "\x00" in name:  # no file system takes it; pathlib would raise ValueError at the first look
+        raise AttachmentError(f"{_shown(name)}: a file name cannot hold a NUL character; not attached")
+    try:
+        return Path(name).expanduser()
+    except RuntimeError:
+        raise AttachmentError(f"{_shown(name)}: no such user's home folder; not attached") from None
+
+
+def _names_a_file(name: str) -> bool:
+    """True when `name` is an existing regular file; a name the OS refuses (too long, bad user) is not."""
+    try:
+        return _expanded(name).is_file()
+    except (AttachmentError, OSError, ValueError):
+        return False
+
+
 def load(path: str | Path) -> Attachment:
     """Read the file at `path` (expanding `~`) as an attachment named as the user wrote it."""
     name = str(path)
-    target = Path(name).expanduser()
+    target = _expanded(name)
     try:
         if target.is_dir():
             raise AttachmentError(f"{_shown(name)}: a folder, not a file; not attached")
@@ -228,7 +246,7 @@ def mentioned_paths(text: str) -> list[str]:
         if not path or path in found:
             continue
         looks_like_path = quoted is not None or "/" in path or path.startswith("~")
-        if looks_like_path or Path(path).expanduser().is_file():
+        if looks_like_path or _names_a_file(path):
             found.append(path)
     return found
 
@@ -246,12 +264,12 @@ def path_completions(partial: str, cwd: Path | None = None) -> list[tuple[str, b
     base = Path(cwd) if cwd is not None else Path.cwd()
     head, _, prefix = partial.rpartition("/")
     folder_text = head + "/" if head or partial.startswith("/") else ""
-    folder = Path(folder_text).expanduser() if folder_text else Path(".")
-    if not folder.is_absolute():
-        folder = base / folder
     try:
+        folder = _expanded(folder_text) if folder_text else Path(".")
+        if not folder.is_absolute():
+            folder = base / folder
         entries = [(e.name, e.is_dir()) for e in os.scandir(folder)]
-    except OSError:
+    except (AttachmentError, OSError, ValueError):  # no such user, a name too long, a NUL: nothing to offer
         return []
     shown = [
         (name, is_dir)
