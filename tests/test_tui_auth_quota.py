@@ -120,7 +120,6 @@ async def test_auth_without_keyring_is_one_line_and_remove_needs_two_presses(emu
 
 
 async def test_quota_sparkline_shows_todays_requests(emulator, emulator_clock):
-    from textual.widgets import Sparkline
 
     from gemtui.tui.screens.quota import QuotaScreen
 
@@ -133,14 +132,14 @@ async def test_quota_sparkline_shows_todays_requests(emulator, emulator_clock):
         await submit(pilot, "/quota")
         await until(pilot, lambda: isinstance(app.screen, QuotaScreen))
         await pilot.pause(0.1)
-        key = PRO.replace(".", "_")
-        data = app.screen.query_one(f"#spark-{key}", Sparkline).data
+        label_widget, spark = app.screen.day_widgets(PRO)
+        data = spark.data
         assert len(data) == 24 and sum(data) == 3
         hour = 10  # the emulator's day starts at 10:00 Pacific: the 11th of 24 slices
         assert data[hour] == 3 and sum(data[:hour]) == 0
-        label = str(app.screen.query_one(f"#spark-label-{key}").content)
+        label = str(label_widget.content)
         assert label.startswith(f"{PRO} · 3 requests of 100 today")
-        assert sum(app.screen.query_one("#spark-gemini-2_5-flash", Sparkline).data) == 0
+        assert sum(app.screen.day_widgets("gemini-2.5-flash")[1].data) == 0
         from textual.widgets import DataTable
 
         table = app.screen.query_one(DataTable)

@@ -33,20 +33,19 @@ async def test_a_crash_in_a_handler_exits_1_with_one_line_and_settles_the_queue(
 ):
     emulator.set_pacing(ttft_s=0.05, tokens_per_s=40)  # a long answer: still streaming at the crash
 
-    async def explode(_ctx, _arg):
-        raise RuntimeError(f"help exploded near {SECRET}")
+    def explode(_screen):
+        raise RuntimeError(f"panel key exploded near {SECRET}")
 
-    exploding = [replace(c, handler=explode) if c.name == "help" else c for c in slash.REGISTRY]
-    monkeypatch.setattr(slash, "REGISTRY", slash.SlashRegistry(exploding))
+    monkeypatch.setattr(ChatScreen, "action_toggle_panel", explode)  # a key's handler, outside every guard
     app = make_app(emulator, SharedClock(emulator_clock))
-    with pytest.raises(RuntimeError, match="help exploded"):
+    with pytest.raises(RuntimeError, match="panel key exploded"):
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await ready(pilot)
             await submit(pilot, "first question")
             await until(pilot, lambda: answers(screen) and answers(screen)[0].text.strip())
             await submit(pilot, "second question")  # waits behind the answer being written
             conv_id = screen.conv_id
-            await submit(pilot, "/help")
+            await pilot.press("ctrl+b")
             await pilot.pause()
 
     assert app.return_code == 1 and isinstance(app.crashed, RuntimeError)
@@ -55,7 +54,7 @@ async def test_a_crash_in_a_handler_exits_1_with_one_line_and_settles_the_queue(
     assert exit_status(app, None) == 1
     line = capsys.readouterr().err
     assert line.strip().splitlines() == [
-        f"gemtui: crashed: help exploded near {SECRET[:4]}…{SECRET[-4:]} (details in {paths.log_file()})"
+        f"gemtui: crashed: panel key exploded near {SECRET[:4]}…{SECRET[-4:]} (details in {paths.log_file()})"
     ]
     text = logfile.read_text()
     assert "Traceback (most recent call last)" in text and "explode" in text and SECRET not in text
@@ -68,6 +67,31 @@ async def test_a_crash_in_a_handler_exits_1_with_one_line_and_settles_the_queue(
     states = {i.prompt: i.state for i in queue.items(("queued", "sending", "failed", "cancelled", "done"))}
     assert states == {"first question": "failed", "second question": "queued"}
     assert queue.items(("queued",))[0].message_id is None  # stored afresh when it is sent
+
+
+async def test_a_failing_slash_command_is_one_line_and_the_app_goes_on(
+    emulator, emulator_clock, monkeypatch, logfile
+):
+    """A command's own bug (or a library's surprise inside it) must not end a conversation: one masked
+    line where commands answer, the traceback in the log, and the next message still goes."""
+
+    async def explode(_ctx, _arg):
+        raise RuntimeError(f"help exploded near {SECRET}")
+
+    exploding = [replace(c, handler=explode) if c.name == "help" else c for c in slash.REGISTRY]
+    monkeypatch.setattr(slash, "REGISTRY", slash.SlashRegistry(exploding))
+    app = make_app(emulator, SharedClock(emulator_clock))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        await submit(pilot, "/help")
+        shown = lambda: [str(n.message) for n in app._notifications]  # noqa: E731
+        await until(pilot, lambda: any(n.startswith("/help failed: help exploded") for n in shown()))
+        assert not any(SECRET in n for n in shown())
+        await submit(pilot, "still here?")
+        await until(pilot, lambda: answers(screen) and answers(screen)[0].text.strip(), timeout=20)
+    assert app.crashed is None
+    text = logfile.read_text()
+    assert "Traceback (most recent call last)" in text and "/help failed" in text and SECRET not in text
 
 
 async def test_a_crash_in_a_worker_is_reported_as_itself(emulator, emulator_clock, monkeypatch, logfile, capsys):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gemtui import storage
+from gemtui.errors import one_line
 from gemtui.log import get_logger
 
 BANNER = "team ledger unreachable — counting locally"
@@ -35,7 +36,7 @@ def unreachable_errors() -> tuple[type[BaseException], ...]:
 
 
 def unreachable_line(where: str, exc: BaseException | None) -> str:
-    reason = f": {exc}" if exc is not None and str(exc) else ""
+    reason = f": {one_line(exc)}" if exc is not None and str(exc) else ""  # a server's words: masked
     return f"team ledger {where} unreachable{reason}".splitlines()[0]
 
 

@@ -46,6 +46,7 @@ class QuotaScreen(Screen[None]):
                 classes="title",
                 markup=False,
             )
+            yield Static("", id="quota-problem", classes="hint", markup=False)
             yield DataTable(id="quota-table", zebra_stripes=True, cursor_type="row")
             yield Static("", id="circuits", classes="hint", markup=False)
             days = getattr(rt.engine, "history_days", 30)
@@ -86,6 +87,24 @@ class QuotaScreen(Screen[None]):
         self.set_interval(1.0, self.refresh_table)
 
     def refresh_table(self) -> None:
+        """Every second; a ledger that is locked or damaged meanwhile is one line here, not the app's end."""
+        try:
+            self._refresh_table()
+        except Exception as exc:
+            from gemtui.errors import one_line
+
+            line = f"cannot read the ledger: {one_line(exc)}"
+            problem = self.query_one("#quota-problem", Static)
+            if str(problem.content) != line:  # logged once, not each second
+                from gemtui.log import get_logger
+
+                get_logger(__name__).exception("/quota could not read the ledger")
+                problem.update(line)
+            problem.display = True
+            return
+        self.query_one("#quota-problem", Static).display = False
+
+    def _refresh_table(self) -> None:
         rt = self.runtime
         now = rt.engine.clock.now()
         gauges = rt.engine.gauges(rt.project, self._models())
@@ -160,22 +179,26 @@ class QuotaScreen(Screen[None]):
                 Text(peak),
             )
 
+    def day_widgets(self, model: str) -> tuple[Static, Sparkline] | None:
+        """The label and sparkline of `model`'s day, if the screen lists it."""
+        key = self._spark_ids.get(model)
+        if key is None or not self.query(f"#spark-{key}"):
+            return None
+        return self.query_one(f"#spark-label-{key}", Static), self.query_one(f"#spark-{key}", Sparkline)
+
     def _sparkline(self, model: str, dims: dict[str, Any]) -> None:
         """Today's requests in 24 slices of the Pacific day (`engine.usage_today`), and the totals."""
-        key = self._spark_ids.get(model)
-        if key is None:
+        widgets = self.day_widgets(model)
+        if widgets is None:
             return
-        spark = self.query(f"#spark-{key}")
-        if not spark:
-            return
+        label, spark = widgets
         rt = self.runtime
         series = rt.engine.usage_today(rt.project, model, buckets=24)
         requests = sum(r for r, _tokens in series)
         tokens = sum(t for _requests, t in series)
-        spark.first(Sparkline).data = [float(r) for r, _tokens in series]
+        spark.data = [float(r) for r, _tokens in series]
         rpd = dims.get("rpd")
         of = f" of {compact(rpd.limit)}" if rpd is not None and rpd.limit else ""
         text = f"{model} · {requests} request{'s' if requests != 1 else ''}{of} today · {compact(tokens)} input tokens"
-        label = self.query_one(f"#spark-label-{key}", Static)
         if str(label.content) != text:
             label.update(text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gemtui.errors import one_line
 from gemtui.tui.slash.registry import SlashCommand
 
 if TYPE_CHECKING:
@@ -130,17 +131,21 @@ async def export(ctx: SlashContext, arg: str) -> None:
     if ctx.conv_id is None:
         ctx.show_info("nothing to export yet")
         return
-    target = Path(arg).expanduser() if arg else Path.cwd() / f"gemtui-session-{ctx.conv_id}.md"
+    from gemtui.storage import write_private
+
+    try:
+        target = Path(arg).expanduser() if arg else Path.cwd() / f"gemtui-session-{ctx.conv_id}.md"
+    except RuntimeError:  # `~someone` who does not exist here
+        ctx.show_info(f"cannot write {arg}: no such user's home folder", "error")
+        return
     try:
         text = ctx.store.export_markdown(ctx.conv_id)
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        ctx.show_info(f"cannot write {target}: {exc.strerror}", "error")
+        write_private(target, text)  # a conversation is private: 0600, like every file gemtui writes
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        ctx.show_info(f"cannot write {target}: {getattr(exc, 'strerror', None) or one_line(exc)}", "error")
         return
     except Exception as exc:  # a stored row with bad data (see gemtui.tui.quarantine): said, not crashed on
         import logging
-
-        from gemtui.errors import one_line
 
         logging.getLogger(__name__).exception("exporting session %s failed", ctx.conv_id)
         ctx.show_info(f"cannot export this session: {one_line(exc)}", "error")

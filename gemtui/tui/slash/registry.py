@@ -79,7 +79,14 @@ class SlashRegistry:
             extra = f" — did you mean /{hint}?" if hint else ""
             ctx.show_info(f"unknown command /{name}{extra} (/help lists them all; nothing was sent)")
             return
-        await command.handler(ctx, arg)
+        try:
+            await command.handler(ctx, arg)
+        except Exception as exc:  # one command's bug or bad luck is one line, never the app's end
+            from gemtui.errors import one_line
+            from gemtui.log import get_logger
+
+            get_logger(__name__).exception("/%s failed", name)
+            ctx.show_info(f"/{name} failed: {one_line(exc)} (details in the log)", "error")
 
 
 def parse(text: str) -> tuple[str, str]:

@@ -9,7 +9,6 @@ countdowns, switches become notices, deltas stream into the answer, failures sho
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING, cast
 
 from gemtui.chat.response_cache import CachedAnswer, is_cached
@@ -159,20 +158,18 @@ class Dispatcher(TurnConsumer):
         assert runner is not None
         routing = Routing(item.preference, screen.policy, screen.threshold_s)
         outgoing = Outgoing(item.prompt, routing, item=item, retry_of=self._stored_message(item))
+        from gemtui.chat.attachments import AttachmentError, load_mentioned
+
         try:
             if outgoing.retry_of is None:  # a stored prompt resends the attachments stored with it
-                from gemtui.chat.attachments import load_mentioned
-
                 outgoing.attachments = load_mentioned(item.prompt)
             await runner.run(outgoing, self)
         except asyncio.CancelledError:
             raise
-        except ValueError as exc:  # AttachmentError: a file changed or vanished since it was typed
-            if not outgoing.prepared and screen.queue is not None:
+        except AttachmentError as exc:  # a file changed or vanished since it was typed: one line, nothing sent
+            if screen.queue is not None:
                 screen.queue.mark(item.id, "failed", error=str(exc))
-                await screen.conversation.add_notice(f"✗ not sent: {exc}", classes="marker")
-            else:
-                raise
+            await screen.conversation.add_notice(f"✗ not sent: {exc}", classes="marker")
         except Exception as exc:  # never crash the app: show what happened where it happened
             from gemtui.errors import one_line
 
@@ -188,8 +185,10 @@ class Dispatcher(TurnConsumer):
         screen.set_status("")
         screen.refresh_gauges()
         await screen.refresh_queue()
-        with contextlib.suppress(Exception):
+        try:
             await screen.refresh_marker()
+        except Exception:  # the trim marker is a hint: a failure to draw it is logged, the turn is done
+            logger.exception("refreshing the trim marker failed")
         screen.call_later(self.pump)
 
     # ---- the runner's consumer ---------------------------------------------------------------------
