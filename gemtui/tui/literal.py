@@ -45,6 +45,13 @@ def literal(value: Any) -> Content:
     return Content(visible(value))
 
 
+def as_markup(value: Any) -> str:
+    """Markup that Textual parses back to exactly `value`, for the few APIs that take nothing but markup
+    (the command palette's help line). textual.markup.escape leaves `[B]` or `[A="` as tags; a backslash
+    before every `[` makes each one a literal bracket, whatever follows it."""
+    return visible(value).replace("[", "\\[")
+
+
 def cell(value: Any) -> Text:
     """A DataTable cell (a plain `str` cell is parsed as Rich markup)."""
     return Text(visible(value), end="")

@@ -7,9 +7,8 @@ from functools import partial
 from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.markup import escape
 
-from gemtui.tui.literal import literal
+from gemtui.tui.literal import as_markup, literal
 from gemtui.tui.slash import REGISTRY, run_slash
 from gemtui.tui.slash.context import SlashContext
 
@@ -35,10 +34,12 @@ class SlashCommandProvider(Provider):
         if ctx is not None:
             await run_slash(ctx, f"/{name}")
 
-    # Hit texts are Content, and help strings escaped: the palette parses a plain str as markup.
+    # Hit texts are Content, and help strings as_markup: the palette parses a plain help str as markup.
     async def discover(self) -> Hits:
         for command in REGISTRY:
-            yield DiscoveryHit(literal(f"/{command.name}"), partial(self._run, command.name), help=escape(command.help))
+            yield DiscoveryHit(
+                literal(f"/{command.name}"), partial(self._run, command.name), help=as_markup(command.help)
+            )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -47,7 +48,7 @@ class SlashCommandProvider(Provider):
             score = max(matcher.match(label), matcher.match(command.help) * 0.5)
             if score > 0:
                 run = partial(self._run, command.name)
-                yield Hit(score, matcher.highlight(label), run, help=escape(command.help))
+                yield Hit(score, matcher.highlight(label), run, help=as_markup(command.help))
 
 
 class ModelProvider(Provider):
@@ -75,4 +76,4 @@ class ModelProvider(Provider):
             label = f"model {model}"
             score = matcher.match(label)
             if score > 0:
-                yield Hit(score, literal(label), partial(set_preference, ctx, model), help=escape(note or "use it"))
+                yield Hit(score, literal(label), partial(set_preference, ctx, model), help=as_markup(note or "use it"))
