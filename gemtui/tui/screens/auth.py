@@ -17,7 +17,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static
 
 from gemtui.errors import mask, mask_url, one_line
+from gemtui.log import get_logger
 from gemtui.tui.literal import cell
+
+logger = get_logger(__name__)
 
 if TYPE_CHECKING:
     from gemtui.tui.slash.context import SlashContext
@@ -139,6 +142,7 @@ class AuthScreen(Screen[None]):
 
             views = list_profile_views()
         except Exception as exc:
+            logger.exception("listing the profiles failed")
             self.say(f"profiles unavailable: {one_line(exc)}", error=True)
             return
         sending = getattr(self.runtime, "profile_name", None)
@@ -184,8 +188,11 @@ class AuthScreen(Screen[None]):
             )
         except Exception as exc:
             from gemtui.auth.endpoints import endpoint_secrets
+            from gemtui.log import add_secrets
 
             secrets = (key, *endpoint_secrets(values.get("endpoint") or None))
+            add_secrets(*secrets)  # the log's traceback may quote them
+            logger.exception("adding a profile failed")
             self.say(f"not added: {one_line(exc, secrets)}", error=True)
             return
         name = result.profile.name
@@ -236,6 +243,7 @@ class AuthScreen(Screen[None]):
             text, error = result.message, not result.ok
             text = ("ok: " if result.ok else "failed: ") + text
         except Exception as exc:
+            logger.exception("checking a profile failed")
             text, error = f"failed: {one_line(exc)}", True
         self.app.call_from_thread(self.say, text, error)
 
@@ -256,6 +264,7 @@ class AuthScreen(Screen[None]):
         try:
             result = remove_profile(name)
         except Exception as exc:
+            logger.exception("removing profile %s failed", name)
             self.say(f"not removed: {one_line(exc)}", error=True)
             return
         self.say(f"removed {name}" + (f" — {result.warning}" if result.warning else ""))

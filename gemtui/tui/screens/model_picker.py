@@ -12,7 +12,10 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from gemtui.log import get_logger
 from gemtui.tui.widgets.gauges import compact_line, style_for
+
+logger = get_logger(__name__)
 
 if TYPE_CHECKING:
     from gemtui.tui.slash.context import SlashContext
@@ -45,7 +48,8 @@ class ModelPicker(ModalScreen[str | None]):
         if runtime is not None:
             try:
                 gauges = runtime.engine.gauges(runtime.project, [c for c, _ in choices if c != "auto"])
-            except Exception:
+            except Exception:  # a locked or damaged ledger: the list without usage
+                logger.exception("reading the gauges for the model list failed")
                 gauges = {}
         now = self.chat.now
         options = []

@@ -6,7 +6,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from gemtui.log import get_logger
 from gemtui.tui.slash.registry import SlashCommand
+
+logger = get_logger(__name__)
 
 if TYPE_CHECKING:
     from gemtui.tui.slash.context import SlashContext
@@ -106,6 +109,7 @@ async def switch_profile(ctx: SlashContext, name: str) -> str | None:
         runtime = runtime_for_profile(profile, app.config if app.config is not None else config, clock=clock)
         use_profile(name)
     except Exception as exc:  # no keyring, locked keyring, missing key: one line
+        logger.exception("switching to profile %s failed", name)
         return one_line(exc)
     ctx.use_runtime(runtime)
     app.resolve_models()  # the new profile's server may offer other models
