@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command that starts the demo app (the README's first) in tmux, as a person would: waits for
-# the chat screen, sends a prompt, waits for the emulator's answer, quits with Ctrl+Q and checks the
-# exit status. Every file the app writes goes to a throw-away XDG tree.
+# the chat screen, sends a prompt, waits for the emulator's answer, opens /quota and comes back, quits
+# with Ctrl+Q and checks the exit status. Every file the app writes goes to a throw-away XDG tree.
 set -euo pipefail
 command="${1:?usage: demo-check.sh COMMAND}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -37,6 +37,10 @@ wait_for "demo · free" 600         # pip install, then the chat screen with the
 wait_for "Enter send" 60            # the runtime is open
 tmux send-keys -t "$session" "hello from CI [[tokens=40]]" Enter
 wait_for "emulator" 60              # the answer (every one opens by naming the emulator)
+tmux send-keys -t "$session" C-u    # /quota over the demo's chain, whose last link is profile:model
+wait_for "project demo · tier free" 30
+tmux send-keys -t "$session" Escape
+wait_for "Enter send" 30
 tmux send-keys -t "$session" C-q
 for _ in $(seq 30); do [ -f "$scratch/status" ] && break; sleep 1; done
 status="$(cat "$scratch/status" 2>/dev/null || echo "still running")"
