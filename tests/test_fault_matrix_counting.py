@@ -81,6 +81,27 @@ async def test_the_ledger_never_counts_fewer_requests_than_the_server(emulator, 
     assert states["committed"] >= accepted(emulator)
 
 
+async def test_a_request_cancelled_before_its_first_chunk_stays_counted(emulator, engine_factory, tmp_path):
+    """Ctrl-C or Esc while the server has the request but has not answered yet: it counts it, so must we."""
+    import asyncio
+
+    engine = engine_factory()
+    client = make_client("key-a", emulator.base_url)
+    emulator.set_fault("slow_first_byte", count=1, model=FLASH, seconds=1.0)
+    request = Request(turns=[Turn("user", "hello [[tokens=40]]")], preference="flash")
+    task = asyncio.ensure_future(collect(send(request, engine=engine, client=client, project=PROJECT)))
+    for _ in range(200):
+        if any(r["method"] != "countTokens" for r in emulator.requests()):
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await settle_slow_requests(emulator, 1)
+    assert accepted(emulator) == 1
+    assert ledger_states(tmp_path / "ledger.sqlite3") == {"committed": 1}
+
+
 async def test_a_request_that_never_left_is_released(emulator, engine_factory, tmp_path):
     engine = engine_factory()
     dead = make_client("key-a", "http://127.0.0.1:9")  # connection refused: no byte left the machine

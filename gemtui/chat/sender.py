@@ -330,6 +330,12 @@ class _Answer:
     def input_tokens(self) -> int | None:
         return self.usage.input_tokens if self.usage else None
 
+    @property
+    def empty(self) -> bool:
+        """Nothing of an answer arrived: no text, no image, no usage, no finish reason. Every real answer
+        carries one of them, even one blocked by safety or cut at zero tokens."""
+        return not (self.parts or self.images or self.usage is not None or self.finish)
+
 
 class _Sending:
     """One request's state between attempts: the models it failed on, exact counts, retries so far."""
@@ -434,11 +440,17 @@ class _Sending:
             )
             self._book_failed(target, reservation, answer, failure)
         except BaseException:
-            # Cancelled (Esc, Ctrl-C): keep the books honest before unwinding.
-            action = target.engine.commit if answer.answering else target.engine.release
+            # Cancelled (Esc, Ctrl-C) inside the stream: the request was on its way or on the wire, and the
+            # server may count it with no chunk back yet, so it stays spent (released, it came back as 429s).
             kwargs = {"input_tokens": answer.input_tokens} if answer.answering else {}
-            _book(target.engine, action, reservation, **kwargs)
+            _book(target.engine, target.engine.commit, reservation, **kwargs)
             raise
+        if failure is None and answer.empty:
+            # A success status with nothing of an answer in it (another service's JSON, an empty body): not
+            # an empty answer to keep, but a wrong endpoint. Booked as the failure's kind says.
+            failure = Failure("not_gemini", "the endpoint answered without any part of an answer; check the URL")
+            if not answer.answering:  # a chunk that came was booked when it came
+                self._book_failed(target, reservation, answer, failure)
         if failure is not None:
             event, until = self._after_failure(target, model, failure, answer, reservation)
             if event is not None:
