@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
@@ -69,6 +70,28 @@ def test_relay_html_502_page_is_transient_and_retried(run, emulator):
     (line,) = err.strip().splitlines()
     assert "502" in line and "Bad Gateway" in line and "retrying gemini-2.5-flash" in line
     assert "not the Gemini API" not in line
+
+
+def test_a_success_status_with_no_answer_in_it_is_a_wrong_endpoint_not_an_empty_answer(run, emulator, tmp_path):
+    """Another service behind the URL answering 200 with its own JSON gave an empty answer, exit 0, and a
+    batch line marked answered that no rerun would send again."""
+    emulator.set_fault("foreign_json", count=1)
+    code, out, err = run("hi", "--model", "flash")
+    assert code == exitcodes.EXIT_UNREACHABLE and out == ""
+    (line,) = err.strip().splitlines()
+    assert "without any part of an answer" in line
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("first\n", encoding="utf-8")
+    answers = tmp_path / "answers.jsonl"
+    emulator.set_fault("foreign_json", count=1)
+    run("--batch", str(prompts), "--out", str(answers), "--model", "flash")
+    (record,) = [json.loads(line) for line in answers.read_text(encoding="utf-8").splitlines()]
+    assert record["error"] and "without any part of an answer" in record["error"]
+    code, _, _ = run("--batch", str(prompts), "--out", str(answers), "--model", "flash")  # resumed: sent now
+    assert code == exitcodes.EXIT_OK
+    last = json.loads(answers.read_text(encoding="utf-8").splitlines()[-1])
+    assert last["text"] and not last["error"]
 
 
 @pytest.mark.parametrize("fault", ["cut_stream", "stream_error"])

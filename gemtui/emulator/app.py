@@ -286,6 +286,8 @@ def build_app(state: EmulatorState) -> RelayGate:
                 return _error(errors.echoed(errors.bare_429(), fault.echo))
             if fault.kind == "html_page":
                 return HTMLResponse(errors.html_bad_gateway(fault.echo), status_code=502)
+            if fault.kind == "foreign_json":  # another service behind the URL, pleased to see us
+                return _json({"status": "ok", "service": "not-gemini", "message": f"welcome {fault.echo}".strip()})
             if fault.kind == "slow_first_byte":
                 await asyncio.sleep(state.real_delay(fault.seconds))
             fault = None

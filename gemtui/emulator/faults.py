@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FAULT_KINDS = ("overloaded", "internal", "bare_429", "stream_error", "cut_stream", "slow_first_byte", "html_page")
+FAULT_KINDS = (
+    "overloaded",
+    "internal",
+    "bare_429",
+    "stream_error",
+    "cut_stream",
+    "slow_first_byte",
+    "html_page",
+    "foreign_json",
+)
 STREAM_ONLY = ("stream_error", "cut_stream")  # a plain generateContent has no stream to break
 
 
