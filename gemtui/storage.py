@@ -122,11 +122,17 @@ def _announce(line: str) -> None:
 
 
 def private_folder(folder: Path) -> Path:
-    """Create `folder` (0700) if it is missing; an existing one keeps its mode (it may be the user's)."""
-    if not folder.is_dir():
-        folder.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    """Create `folder` and every missing folder above it, each 0700; an existing one keeps its mode (it
+    may be the user's, or shared like /tmp with its sticky bit)."""
+    missing = []
+    current = folder
+    while not current.is_dir() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True, mode=FOLDER_MODE)
         with contextlib.suppress(OSError):
-            os.chmod(folder, FOLDER_MODE)
+            os.chmod(path, FOLDER_MODE)  # mkdir's mode passes through the umask
     return folder
 
 

@@ -134,7 +134,7 @@ def test_a_missing_file_and_an_oversized_one_are_refused(run, emulator, tmp_path
 def test_a_returned_image_is_saved_privately_and_its_path_printed(run, emulator, isolated_dirs, tmp_path):
     emulator.set_tier("proj-other", "tier1")
     write_config(isolated_dirs, '[general]\ntier = "tier1"\n')
-    out_dir = tmp_path / "pictures"
+    out_dir = tmp_path / "new" / "pictures"
     code, out, err = run("a red square", "--model", IMAGE_MODEL, "--out-dir", str(out_dir))
     assert code == exitcodes.EXIT_OK, err
     (saved,) = list(out_dir.iterdir())
@@ -142,6 +142,15 @@ def test_a_returned_image_is_saved_privately_and_its_path_printed(run, emulator,
     assert saved.read_bytes().startswith(b"\x89PNG") and saved.suffix == ".png"
     assert stat.S_IMODE(os.stat(saved).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(out_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(out_dir.parent).st_mode) == 0o700  # every folder it made, not only the last
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # like /tmp: a folder the user names is written into, never re-moded
+    code, _, err = run("a blue square", "--model", IMAGE_MODEL, "--out-dir", str(shared))
+    assert code == exitcodes.EXIT_OK, err
+    assert len(list(shared.iterdir())) == 1
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o1777
 
 
 def test_a_session_keeps_attachments_and_resends_them_next_turn(run, emulator, tmp_path):

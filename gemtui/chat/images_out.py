@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gemtui import paths
+from gemtui import paths, storage
 from gemtui.chat.attachments import image_size
 
 EXTENSIONS = {
@@ -62,10 +62,14 @@ def images_dir() -> Path:
     return paths.data_dir() / "images"
 
 
-def _private_dir(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(folder, 0o700)
-    return folder
+def _images_folder(out_dir: Path | str | None) -> Path:
+    """gemtui's own images folder is kept 0700; a folder the user names is created private when missing
+    and otherwise left as it is (it may be shared, like /tmp)."""
+    if out_dir is None:
+        folder = storage.private_folder(images_dir())
+        storage.tighten(folder, storage.FOLDER_MODE)
+        return folder
+    return storage.private_folder(Path(out_dir).expanduser())
 
 
 def save_images(
@@ -74,7 +78,7 @@ def save_images(
     """Write each (mime, bytes) to `out_dir` (default: the data dir's images/) and say where."""
     if not images:
         return []
-    folder = _private_dir(Path(out_dir).expanduser() if out_dir is not None else images_dir())
+    folder = _images_folder(out_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(clock()))
     saved = []
     for mime, data in images:
