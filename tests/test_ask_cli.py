@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 
@@ -86,6 +87,7 @@ def test_a_success_status_with_no_answer_in_it_is_a_wrong_endpoint_not_an_empty_
     answers = tmp_path / "answers.jsonl"
     emulator.set_fault("foreign_json", count=1)
     run("--batch", str(prompts), "--out", str(answers), "--model", "flash")
+    assert os.stat(answers).st_mode & 0o777 == 0o600  # answers are private, like every file gemtui makes
     (record,) = [json.loads(line) for line in answers.read_text(encoding="utf-8").splitlines()]
     assert record["error"] and "without any part of an answer" in record["error"]
     code, _, _ = run("--batch", str(prompts), "--out", str(answers), "--model", "flash")  # resumed: sent now

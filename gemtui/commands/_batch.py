@@ -223,6 +223,12 @@ def _say_resuming(plan: BatchPlan, existing: ExistingOutput, todo: list[int], in
     )
 
 
+
+def _open_private_append(path: str | Path) -> TextIO:
+    """The answers file, appended to; made 0600 when gemtui creates it (answers are the user's own)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return open(fd, "a", encoding="utf-8")  # noqa: SIM115  (closed by the batch when it ends)
+
 def _run_planned(args, config, plan: BatchPlan, queue, *, restart: bool, build_request, require_runtime) -> int:
     owner = queue.batch_running(plan.batch_id)
     if owner is not None:
@@ -242,7 +248,7 @@ def _run_planned(args, config, plan: BatchPlan, queue, *, restart: bool, build_r
     if existing.lines or left_over:
         _say_resuming(plan, existing, todo, in_flight, out_name)
     try:
-        out = open(args.out, "a", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+        out = _open_private_append(args.out) if args.out else sys.stdout
     except OSError as exc:
         print(f"gemtui: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
         return exitcodes.EXIT_USAGE
