@@ -260,3 +260,24 @@ def test_resolved_profile_repr_masks_secrets():
     message = f"failed calling https://relay.example.com/acct/T0KEN/v1/models with key {KEY_A}"
     redacted = resolved.redact(message)
     assert redacted == "failed calling https://relay.example.com/…/v1/models with key AIza…ghij"
+
+
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ('allow_insecure_http = "false"', "true or false, without quotes"),
+        ("tier = 5", "string in quotes"),
+        ('tier = "platinum"', "choose one of"),
+        ('rpm = "abc"', "whole number"),
+        ("tpm = -5", "whole number"),
+        ("api_version = 1", "string in quotes"),
+        ('api = "soap"', "choose one of"),
+    ],
+)
+def test_a_hand_edited_profile_of_the_wrong_type_is_refused_with_the_line_to_mend(isolated_dirs, line, words):
+    """Read as defaults, these were silent: `allow_insecure_http = "false"` even turned plain http on."""
+    paths.config_file().write_text(f"[profiles.far]\n{line}\n")
+    with pytest.raises(ProfileError) as caught:
+        get_profile("far")
+    message = str(caught.value)
+    assert message.startswith("config [profiles.far] ") and words in message and len(message.splitlines()) == 1

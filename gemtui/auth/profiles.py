@@ -105,18 +105,42 @@ def check_tier(tier: str) -> str:
 
 
 def _from_table(name: str, table: dict[str, Any]) -> Profile:
-    tier = str(table.get("tier", "free"))
-    api_version = table.get("api_version")
-    backup = table.get("backup")
+    """A profile as the config file holds it. A hand-edited value of the wrong type is refused with the
+    line to mend: read as a default, `allow_insecure_http = "false"` sent a key over plain http."""
+    where = f"[profiles.{name}]"
+
+    def wrong(field: str, wanted: str) -> ProfileError:
+        return ProfileError(f"config {where} {field} = {table[field]!r}: {wanted}")
+
+    def text(field: str) -> str | None:
+        value = table.get(field)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise wrong(field, "must be a string in quotes")
+        return value
+
+    tier = text("tier") or "free"
+    if tier not in TIERS:
+        raise wrong("tier", f"choose one of {', '.join(TIERS)}")
+    api = text("api") or "gemini"
+    if api not in API_KINDS:
+        raise wrong("api", f"choose one of {', '.join(API_KINDS)}")
+    insecure = table.get("allow_insecure_http", False)
+    if not isinstance(insecure, bool):
+        raise wrong("allow_insecure_http", "must be true or false, without quotes")
+    for field in ("rpm", "tpm"):
+        if table.get(field) is not None and _whole(table[field]) is None:
+            raise wrong(field, "must be a whole number from 0, without quotes")
     return Profile(
         name=name,
-        tier=tier if tier in TIERS else "free",
-        project=str(table.get("project") or name),
-        api_version=str(api_version) if api_version else None,
-        backup=str(backup) if backup else None,
-        allow_insecure_http=bool(table.get("allow_insecure_http", False)),
-        api=str(table.get("api")) if table.get("api") in API_KINDS else "gemini",
-        model=str(table["model"]) if table.get("model") else None,
+        tier=tier,
+        project=text("project") or name,
+        api_version=text("api_version"),
+        backup=text("backup"),
+        allow_insecure_http=insecure,
+        api=api,
+        model=text("model"),
         rpm=_whole(table.get("rpm")),
         tpm=_whole(table.get("tpm")),
     )
