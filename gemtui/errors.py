@@ -8,9 +8,12 @@ scheme, host and port only (`mask_url`), the one form every screen, message and 
 
 from __future__ import annotations
 
+import base64
+import functools
+import math
 import re
 import threading
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 # Google API keys, and long bearer-looking tokens in URLs, never reach the screen unmasked.
 _KEY_PATTERN = re.compile(r"AIza[0-9A-Za-z_\-]{10,}")
@@ -66,8 +69,9 @@ def forget_secrets() -> None:
 def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
     """THE mask at the boundary: every string from a server, a relay or an exception passes here before
     it reaches the screen, a file, a store or the log. Hides every secret given plus every secret the
-    process registered (longest first, so a secret that contains another is replaced whole), and masks
-    anything that looks like a Google key."""
+    process registered (longest first, so a secret that contains another is replaced whole), in the
+    forms a server may echo it (as sent, percent-decoded, in base64), and masks anything that looks like
+    a Google key."""
     given = {str(s): s for s in secrets if s and len(s) >= 4}
     for secret in known_secrets():
         given.setdefault(str(secret), secret)
@@ -76,7 +80,30 @@ def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
             text = re.sub(re.escape(secret) + r"(?![A-Za-z0-9-])", lambda _m, s=secret: s.shown, text)
         else:
             text = text.replace(secret, secret.shown if isinstance(secret, Hidden) else mask(secret))
+        for form in _echoed_forms(str(secret)):
+            if form in text:
+                text = text.replace(form, ELLIPSIS)  # an encoded form is hidden whole: no part of it helps
     return _KEY_PATTERN.sub(lambda m: mask(m.group(0)), text)
+
+
+MIN_ECHO_FORM = 8  # shorter encoded runs would mask ordinary words
+
+
+@functools.lru_cache(maxsize=512)
+def _echoed_forms(secret: str) -> tuple[str, ...]:
+    """`secret` as servers echo what they were sent: percent-decoded or -encoded (a URL's path or query),
+    and in base64 (a Basic or Bearer header, a token passed on) at each of the three byte alignments it
+    may sit at inside a longer encoded value, keeping only the characters that come from its own bytes."""
+    texts = {secret, unquote(secret), unquote_plus(secret)}
+    forms = texts | {quote(secret, safe=""), quote_plus(secret)}
+    for text in texts:
+        raw = text.encode("utf-8", "surrogatepass")
+        for pad in range(3):
+            first, last = math.ceil(8 * pad / 6), (8 * pad + 8 * len(raw)) // 6
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                forms.add(encode(b"\0" * pad + raw).decode("ascii")[first:last])
+    forms.discard(secret)
+    return tuple(sorted((f for f in forms if len(f) >= MIN_ECHO_FORM), key=len, reverse=True))
 
 
 def mask(secret: str) -> str:

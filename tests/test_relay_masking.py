@@ -194,3 +194,50 @@ def test_auth_set_changes_headers_and_proxy_without_the_key(secret_service, emul
     for command, text in gemtui.outputs:
         for canary in (HEADER_VALUE, PROXY_PASSWORD, "secret-value-1"):
             assert canary not in text, f"`gemtui {command}` printed {canary}"
+
+
+def test_a_server_echoing_secrets_decoded_or_in_base64_is_masked_too(
+    secret_service, emulator, tmp_path, monkeypatch, capsys
+):
+    """Servers echo what they received, not what was typed: a path token and a query token percent-decoded,
+    the key or an Authorization value in base64. None of those forms may reach an output or a file."""
+    import base64
+
+    key = "AIzaSyENCODED-canary-5d2e8a1c04b9f7"
+    path_token, query_token = "acc%2BPATHENC%2B77", "q%2BTOKENC%2F%3D%3D9"
+    decoded_path, decoded_query = "acc+PATHENC+77", "q+TOKENC/==9"
+    echoes = (
+        decoded_path,
+        decoded_query,
+        base64.b64encode(key.encode()).decode(),
+        base64.b64encode(f"Bearer {key}".encode()).decode(),
+        base64.urlsafe_b64encode(f"user:{decoded_path}".encode()).decode(),
+    )
+    emulator.add_key(key, "encoded-project")
+    emulator.set_relay(prefix=f"/gw/{decoded_path}", query=f"token={decoded_query}")
+    emulator.set_fault("stream_error", count=1, after_chunks=2, echo=" ".join(f"[{e}]" for e in echoes))
+    monkeypatch.setenv("GEMINI_API_KEY", key)
+    endpoint = f"{emulator.base_url}/gw/{path_token}?token={query_token}"
+    gemtui = Gemtui(monkeypatch, capsys)
+    out_jsonl = tmp_path / "answers.jsonl"
+    batch = tmp_path / "prompts.txt"
+    batch.write_text("a long answer [[tokens=200]]\n", encoding="utf-8")
+    code = gemtui(
+        "ask", "--endpoint", endpoint, "--api-version", "v1beta", "--model", "flash", "--no-cache",
+        "--batch", str(batch), "--out", str(out_jsonl),
+    )  # fmt: skip
+    assert code != 0
+    emulator.set_fault("stream_error", count=1, after_chunks=2, echo=" ".join(f"[{e}]" for e in echoes))
+    code = gemtui(
+        "ask", "--endpoint", endpoint, "--api-version", "v1beta", "--model", "flash", "--session", "enc",
+        "another long answer [[tokens=200]]",
+    )  # fmt: skip
+    assert code == exitcodes.EXIT_SERVER
+    printed = "\n".join(text for _, text in gemtui.outputs)
+    assert "[…]" in printed, printed  # the echo arrived, masked
+    for form in (*echoes, key, decoded_path, decoded_query):
+        assert form not in printed, f"printed {form}"
+    for path in [p for p in Path(tmp_path).rglob("*") if p.is_file()]:
+        data = path.read_bytes()
+        for form in echoes:
+            assert form.encode() not in data, f"{form} found in {path}"
