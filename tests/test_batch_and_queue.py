@@ -100,6 +100,9 @@ def test_batch_file_formats_and_errors(tmp_path):
         read_prompts(jsonl)
     with pytest.raises(BatchFileError, match="cannot read"):
         read_prompts(tmp_path / "missing.txt")
+    jsonl.write_text('{"prompt": "smile \\ud83d\\ude00"}\n{"prompt": "bad \\udcff byte"}\n')
+    with pytest.raises(BatchFileError, match=r":2: the prompt holds \\udcff"):  # was a codec error for the batch
+        read_prompts(jsonl)
 
 
 async def test_batch_sends_each_prompt_as_soon_as_admitted(emulator, engine_factory, shared_clock, tmp_path):

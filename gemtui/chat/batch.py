@@ -55,12 +55,21 @@ def read_prompts(path: Path) -> list[str]:
             prompt = record.get("prompt") if isinstance(record, dict) else None
             if not isinstance(prompt, str) or not prompt.strip():
                 raise BatchFileError(f'{path}:{number}: a JSON line needs a non-empty "prompt" string')
+            lone = _first_surrogate(prompt)  # "\udcff" is valid JSON, but no UTF-8 text can carry it
+            if lone is not None:
+                raise BatchFileError(f"{path}:{number}: the prompt holds {lone}, half of a character, not text")
             prompts.append(prompt)
         else:
             prompts.append(stripped)
     if not prompts:
         raise BatchFileError(f"batch file {path} has no prompts")
     return prompts
+
+
+def _first_surrogate(text: str) -> str | None:
+    """A lone surrogate escape (`\\udcff`) as the user wrote it, or None: JSON allows them, UTF-8 not."""
+    found = next((ch for ch in text if "\ud800" <= ch <= "\udfff"), None)
+    return None if found is None else f"\\u{ord(found):04x}"
 
 
 @dataclass
