@@ -137,6 +137,11 @@ def test_corrupt_file_store_is_one_line_error(isolated_dirs):
     with pytest.raises(SecretStoreError) as info:
         store.get_api_key("work")
     assert "not valid JSON" in str(info.value)
+    for shape in ('{"profiles": [1]}', "[1, 2]", '"text"'):  # JSON, but not the store's shape
+        store.path.write_text(shape)
+        with pytest.raises(SecretStoreError, match="not a"):
+            store.set_api_key("work", KEY)  # refused: saving would have written over what is there
+        assert store.path.read_text() == shape
 
 
 def test_empty_secret_refused(secret_service):

@@ -238,7 +238,11 @@ class FileStore(SecretStore):
             raise SecretStoreError(
                 f"the file store {self.path} cannot be read or is not valid JSON; fix it or move it aside"
             ) from None
-        profiles = data.get("profiles", {}) if isinstance(data, dict) else {}
+        profiles = data.get("profiles", {}) if isinstance(data, dict) else None
+        if not isinstance(profiles, dict):  # read as empty, the next save would write over the keys in it
+            raise SecretStoreError(
+                f'the file store {self.path} is JSON but not a {{"profiles": {{…}}}} object; fix it or move it aside'
+            )
         return {k: dict(v) for k, v in profiles.items() if isinstance(v, dict)}
 
     def _save(self, profiles: dict[str, dict[str, str]]) -> None:
