@@ -16,6 +16,7 @@ from gemtui.cli import main
 from gemtui.gemini.client import make_client
 
 PRO = "gemini-2.5-pro"
+FLASH = "gemini-2.5-flash"
 
 
 def test_queue_keeps_order_and_supports_cancel_edit_merge(tmp_path):
@@ -128,6 +129,55 @@ async def test_batch_sends_each_prompt_as_soon_as_admitted(emulator, engine_fact
     stats = emulator.counters()["proj-other"][PRO]
     assert stats["accepted"] == 8 and stats["rejected_429"] == 0
     assert RequestQueue(tmp_path / "q.sqlite3").items() == [], "nothing left waiting"
+
+
+async def test_an_output_that_cannot_take_a_result_stops_the_batch_and_says_so(
+    emulator, engine_factory, shared_clock, tmp_path
+):
+    """A full disk under --out: the batch said '5 answered' while two answers were gone, and kept paying
+    for answers it could not keep. It now stops sending, counts the unwritten, and leaves no row `done`."""
+    import errno
+
+    engine = engine_factory()
+    client = make_client("key-c", emulator.base_url)
+    written = []
+
+    def on_result(result):
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(result)
+
+    queue = RequestQueue(tmp_path / "q.sqlite3")
+    progress = await run_batch(
+        [f"prompt {n} [[tokens=10]]" for n in range(8)],
+        engine=engine,
+        client=client,
+        project="proj-other",
+        make_request=single_turn_request(Request(turns=[], preference="flash")),
+        on_result=on_result,
+        queue=queue,
+        max_concurrency=1,
+    )
+    assert len(written) == 2 and progress.done == 2
+    assert progress.unwritten == 1 and progress.output_error.errno == errno.ENOSPC
+    assert emulator.counters()["proj-other"][FLASH]["accepted"] == 3, "nothing sent after the failed write"
+    states = [(i.state, i.error) for i in queue.items(("queued", "sending", "done", "failed", "cancelled"))]
+    assert ("failed", "not written to the output: No space left on device") in states
+    assert not any(state in ("queued", "sending") for state, _ in states)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_an_out_device_is_written_not_read_back_or_moved(emulator, tmp_path, monkeypatch, capsys):
+    """--out /dev/full was read back for earlier answers (endless zeros: killed for memory); a full output
+    is exit 9 with one line, not 'answered'; /dev/null takes answers without an fsync error."""
+    monkeypatch.setenv("GEMINI_API_KEY", "key-c")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("one [[tokens=5]]\ntwo [[tokens=5]]\n")
+    base = ["ask", "--endpoint", emulator.base_url, "--model", "flash", "--no-cache", "--batch", str(prompts)]
+    assert main([*base, "--out", "/dev/full"]) == 9
+    err = capsys.readouterr().err
+    assert "cannot write /dev/full: No space left on device; 2 answers not written" in err
+    assert main([*base, "--out", "/dev/null"]) == 0
 
 
 def test_batch_command_writes_jsonl_and_warns_about_the_day(emulator, tmp_path, monkeypatch, capsys):

@@ -121,6 +121,10 @@ class BatchProgress:
     # When the last prompt is expected answered (epoch s of the engine's clock; math.inf: never),
     # from the quota engine's admission: see `finish_estimate`. None until there is one.
     finish_at: float | None = None
+    # Why results could not be written (a full disk under --out): the batch stopped sending then, and
+    # `unwritten` answers are missing from the output (a rerun sends only what is missing).
+    output_error: OSError | None = None
+    unwritten: int = 0
 
 
 def daily_capacity_warning(engine: QuotaEngine, project: str, preference: str, count: int) -> str | None:
@@ -251,10 +255,10 @@ class _BatchRun:
     async def dispatch(self) -> None:
         """Start what may go; sleep until a prompt finishes or the head of the line may go."""
         progress = self.progress
-        while self.line or self.running:
+        while (self.line and self.progress.output_error is None) or self.running:
             self._start_admitted()
             self.report()
-            if not self.line and not self.running:
+            if (not self.line or self.progress.output_error is not None) and not self.running:
                 break
             self.wake.clear()
             timeout = None
@@ -265,7 +269,7 @@ class _BatchRun:
     def _start_admitted(self) -> None:
         """The head of the line, routed and started while the engine admits it now (FIFO: a wait stops it)."""
         progress, engine = self.progress, self.wire.engine
-        while self.line and len(self.running) < self.concurrency:
+        while self.line and len(self.running) < self.concurrency and progress.output_error is None:
             index, item = self.line[0]
             request = self.make_request(item.prompt)
             if self._in_cache(request):  # answered from the cache by its runner: nothing to route or reserve
@@ -337,18 +341,29 @@ class _BatchRun:
             )
         except Exception as exc:  # the turn stored it as failed; the batch goes on
             logging.getLogger(__name__).exception("batch prompt %s failed unexpectedly", index)
-            if not writer.written:
+            if not writer.written and writer.write_error is None:
                 writer.result.error = one_line(exc, self.wire.secrets)
                 await writer.write()
         finally:
+            if writer.write_error is not None:  # never a row `done` whose answer is not in the output
+                self._not_written(item, writer.write_error)
             self._finished(index, writer)
+
+    def _not_written(self, item: QueueItem, error: OSError) -> None:
+        try:
+            self.queue.mark(item.id, "failed", error=f"not written to the output: {error.strerror or error}")
+        except Exception:  # the queue may sit on the same full disk: the output decides a rerun anyway
+            logging.getLogger(__name__).exception("marking batch item %s unwritten", item.id)
 
     def _finished(self, index: int, writer: _ResultWriter) -> None:
         progress, result = self.progress, writer.result
         self.asking.pop(index, None)
         self.answer_s.append(max(0.0, self.clock.now() - self.sent_at.pop(index)))
         progress.sending -= 1
-        if writer.written and result.error:
+        if writer.write_error is not None:  # answered (or failed), but the line could not be kept
+            progress.unwritten += 1
+            progress.output_error = progress.output_error or writer.write_error
+        elif writer.written and result.error:
             progress.failed += 1
         elif writer.written:
             progress.done += 1
@@ -378,6 +393,7 @@ class _ResultWriter(TurnConsumer):
         self.result = result
         self.on_result = on_result
         self.written = False
+        self.write_error: OSError | None = None
 
     async def show(self, event: TurnEvent) -> None:
         result = self.result
@@ -399,10 +415,14 @@ class _ResultWriter(TurnConsumer):
         # The result is written before its queue row is marked: a kill in between leaves the row
         # waiting (a rerun finds the answer in the output and skips it), never a row `done` whose
         # answer was not written.
+        try:
+            maybe = self.on_result(self.result)
+            if maybe is not None:
+                await maybe
+        except OSError as exc:  # the output cannot take it (a full disk): the batch stops, says so
+            self.write_error = exc
+            return
         self.written = True
-        maybe = self.on_result(self.result)
-        if maybe is not None:
-            await maybe
 
 
 def finish_estimate(

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
+import stat
 import sys
 import time
 from collections import Counter
@@ -183,6 +185,8 @@ def _earlier_output(plan: BatchPlan, restart: bool, digests: dict[int, str], out
     removed); None, with one line said, when the file cannot be read."""
     if plan.out_path is None or not plan.out_path.exists():
         return ExistingOutput()
+    if not plan.out_path.is_file():  # /dev/null, a pipe, /dev/full: nothing to read back, nothing to move aside
+        return ExistingOutput()
     if restart:
         aside = plan.out_path.with_name(f"{plan.out_path.name}.{time.strftime('%Y%m%d-%H%M%S')}")
         os.replace(plan.out_path, aside)
@@ -223,11 +227,11 @@ def _say_resuming(plan: BatchPlan, existing: ExistingOutput, todo: list[int], in
     )
 
 
-
 def _open_private_append(path: str | Path) -> TextIO:
     """The answers file, appended to; made 0600 when gemtui creates it (answers are the user's own)."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     return open(fd, "a", encoding="utf-8")  # noqa: SIM115  (closed by the batch when it ends)
+
 
 def _run_planned(args, config, plan: BatchPlan, queue, *, restart: bool, build_request, require_runtime) -> int:
     owner = queue.batch_running(plan.batch_id)
@@ -280,7 +284,8 @@ def _run_planned(args, config, plan: BatchPlan, queue, *, restart: bool, build_r
     finally:
         queue.finish_batch(plan.batch_id)
         if out is not sys.stdout:
-            out.close()
+            with contextlib.suppress(OSError):  # a full disk was already said; what did not fit is gone
+                out.close()
 
 
 def _in_flight_again(left_over: list, todo_prompts: list[str]) -> int:
@@ -305,7 +310,8 @@ def _send(args, config, plan: BatchPlan, todo: list[int], queue, out, build_requ
     if warning:
         print(f"gemtui: warning: {warning}", file=sys.stderr, flush=True)
     progress_line = ProgressLine(sys.stderr, runtime.engine.clock.now)
-    writer = LineWriter(out, durable=out is not sys.stdout)
+    # fsync'd on a regular file; a pipe or a device (/dev/null) has nothing to sync and says EINVAL
+    writer = LineWriter(out, durable=out is not sys.stdout and stat.S_ISREG(os.fstat(out.fileno()).st_mode))
 
     def write_result(result: BatchResult) -> None:
         writer.write(result.to_json())
@@ -336,10 +342,20 @@ def _send(args, config, plan: BatchPlan, todo: list[int], queue, out, build_requ
         opened.close()
     models = ", ".join(f"{model} {count}" for model, count in sorted(final.models.items()))
     print(
-        f"gemtui: batch finished: {final.done} answered, {final.failed} failed in "
-        f"{duration(time.monotonic() - started)}" + (f" ({models})" if models else ""),
+        f"gemtui: batch {'stopped' if final.output_error else 'finished'}: {final.done} answered, "
+        f"{final.failed} failed in {duration(time.monotonic() - started)}" + (f" ({models})" if models else ""),
         file=sys.stderr,
     )
     if cache.hits:
         print(f"gemtui: {cache.hits} answered from the response cache (nothing sent for them)", file=sys.stderr)
+    if final.output_error is not None:
+        unsent = max(0, len(todo) - final.done - final.failed - final.unwritten)
+        print(
+            f"gemtui: cannot write {plan.out_path or 'stdout'}: {final.output_error.strerror or final.output_error}; "
+            f"{final.unwritten} answer{'s' if final.unwritten != 1 else ''} not written"
+            + (f", {unsent} prompt{'s' if unsent != 1 else ''} not sent" if unsent else "")
+            + " (run the same command again once there is room: it sends only what is missing)",
+            file=sys.stderr,
+        )
+        return exitcodes.EXIT_OUTPUT
     return exitcodes.EXIT_OK if final.failed == 0 else exitcodes.EXIT_QUOTA
