@@ -291,3 +291,16 @@ def test_a_hostile_relay_page_reaches_the_terminal_as_one_plain_line(relay, monk
     assert failure.kind == "capacity"
     assert "\x1b" not in failure.message and "\x07" not in failure.message and "\n" not in failure.message
     assert "[b]down[/]" in failure.message and len(failure.message) < 300
+
+
+def test_a_stream_cut_says_whether_anything_of_the_answer_is_kept():
+    """The cut before the first chunk said 'the partial answer is kept' about an answer that never began."""
+    from gemtui.gemini.errors import classify
+
+    class RemoteProtocolError(Exception):  # the HTTP client's cut, recognised by its name
+        pass
+
+    cut = RemoteProtocolError("peer closed connection without sending complete message body")
+    assert classify(cut, streaming_started=True).message.endswith("the partial answer is kept")
+    before = classify(cut, streaming_started=False)
+    assert before.kind == "stream_cut" and "partial" not in before.message and "nothing of it" in before.message

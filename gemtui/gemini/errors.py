@@ -245,7 +245,8 @@ def _classify(exc: BaseException, secrets: tuple[str, ...], streaming_started: b
         return _api_failure(exc, secrets)
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & set(_CUT) or (streaming_started and names & set(_TIMEOUT)):
-        return Failure("stream_cut", "the answer stream was cut before it finished; the partial answer is kept")
+        kept = "; the partial answer is kept" if streaming_started else " (nothing of it had arrived)"
+        return Failure("stream_cut", f"the answer stream was cut before it finished{kept}")
     if names & set(_UNREACHABLE):
         target = mask_url(url) if (url := _request_url(exc)) else "the endpoint"
         via = _proxy_note(exc)
