@@ -69,9 +69,7 @@ async def test_a_crash_in_a_handler_exits_1_with_one_line_and_settles_the_queue(
     assert queue.items(("queued",))[0].message_id is None  # stored afresh when it is sent
 
 
-async def test_a_failing_slash_command_is_one_line_and_the_app_goes_on(
-    emulator, emulator_clock, monkeypatch, logfile
-):
+async def test_a_failing_slash_command_is_one_line_and_the_app_goes_on(emulator, emulator_clock, monkeypatch, logfile):
     """A command's own bug (or a library's surprise inside it) must not end a conversation: one masked
     line where commands answer, the traceback in the log, and the next message still goes."""
 
@@ -149,3 +147,30 @@ async def test_quitting_mid_stream_prints_nothing_and_keeps_the_answer_as_cut(ca
     answer = SessionStore().messages(conv_id)[-1]
     assert answer.role == "model" and answer.status == "partial" and "quit" in answer.error
     assert [i.state for i in RequestQueue().items(("failed", "queued", "sending", "done"))] == ["failed"]
+
+
+async def test_quitting_while_the_start_still_resumes_is_a_clean_exit(emulator, emulator_clock, monkeypatch):
+    """Ctrl+Q at once with --resume: the quit took the widgets away while the start still filled them, and
+    the start ended in 'crashed: No nodes match #status' with status 1. The race is forced here: the quit
+    and the widget's removal happen right after the resume."""
+    from gemtui.tui.slash import conversation as conversation_slash
+
+    first = make_app(emulator, SharedClock(emulator_clock))
+    async with first.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        await submit(pilot, "keep me")
+        await until(pilot, lambda: answers(screen) and answers(screen)[0].text.strip())
+        conv = screen.conv_id
+    resume = conversation_slash.resume
+
+    async def resume_then_quit(ctx, arg):
+        await resume(ctx, arg)
+        ctx.app.exit()
+        await ctx.query_one("#status").remove()  # what the app's teardown does to the screen's widgets
+
+    monkeypatch.setattr(conversation_slash, "resume", resume_then_quit)
+    app = make_app(emulator, SharedClock(emulator_clock), resume=str(conv))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.return_code is not None or app.crashed is not None)
+        await pilot.pause(0.2)
+    assert app.crashed is None and exit_status(app, app.return_code) == 0

@@ -237,6 +237,17 @@ class ChatScreen(CompactionMixin, TranscriptMixin, Screen[None]):
         self.run_worker(self._start(), group="start")
 
     async def _start(self) -> None:
+        """Open the stores, resume, offer what waits. A quit during these steps (Ctrl+Q at once) takes the
+        widgets they fill away under them: that ends the start, it is not a crash."""
+        from textual.css.query import NoMatches
+
+        try:
+            await self._start_steps()
+        except NoMatches:
+            if self.app.is_running and self.is_attached:
+                raise
+
+    async def _start_steps(self) -> None:
         from gemtui import storage
 
         app = self.gemtui_app

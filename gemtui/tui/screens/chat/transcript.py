@@ -114,7 +114,8 @@ class TranscriptMixin:
                 thoughts_tokens=msg.thoughts_tokens,
                 cached=msg.cached,
             )
-        view = await self.conversation.add_message(msg.role, msg.text, "", msg.id)
+        # labelled from the start: between the mount and _set_label a reader saw a message with no label
+        view = await self.conversation.add_message(msg.role, msg.text, base, msg.id)
         self._set_label(view, base)
         if msg.attachments or msg.images:
             await view.show_files(
