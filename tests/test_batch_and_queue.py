@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -279,3 +281,43 @@ async def test_a_batch_stopped_while_a_prompt_is_answered_writes_no_answer_for_i
         if emulator.counters().get("proj-other", {}).get(PRO, {}).get("accepted"):
             break
         await asyncio.sleep(0.05)
+
+
+def test_another_running_gemtuis_prompts_are_not_offered_taken_or_cancelled(tmp_path):
+    """Two TUIs on one data folder: the second offered and sent the first's waiting prompts (answered twice)
+    and its quit-with-cancel cancelled them. A row belongs to the process that queued it (pid + start time)
+    until that process is gone, a zombie included."""
+    import signal
+
+    from gemtui.chat.queue import process_started
+
+    other = subprocess.Popen(["sleep", "60"])  # another gemtui, alive
+    try:
+        queue = RequestQueue(tmp_path / "q.sqlite3")
+        theirs = queue.add(1, "their prompt")
+        queue._db.execute(
+            "UPDATE queue SET owner_pid=?, owner_started=? WHERE id=?",
+            (other.pid, process_started(other.pid), theirs.id),
+        )
+        ours = queue.add(1, "our prompt")
+        queue.recover()  # a new TUI starting: the other one is alive, its row stays its own
+        theirs, ours = queue.get(theirs.id), queue.get(ours.id)
+        assert theirs.owner_pid == other.pid and not queue.mine(theirs) and not queue.ours_or_nobodys(theirs)
+        assert queue.mine(ours) and queue.claim(ours.id)
+        assert not queue.claim(theirs.id) and not queue.cancel(theirs.id)
+        assert queue.get(theirs.id).state == "queued"
+
+        other.send_signal(signal.SIGKILL)  # killed, not yet reaped (no wait()): a zombie sends nothing more
+        state = ""
+        for _ in range(200):
+            state = Path(f"/proc/{other.pid}/stat").read_text().rpartition(")")[2].split()[0]
+            if state == "Z":
+                break
+            time.sleep(0.01)
+        assert state == "Z"
+        queue.recover()
+        assert queue.get(theirs.id).owner_pid is None, "a zombie's prompts are for the next gemtui"
+        assert queue.claim(theirs.id) and queue.mine(queue.get(theirs.id))
+    finally:
+        other.kill()
+        other.wait()

@@ -94,9 +94,9 @@ def _left_behind() -> tuple[int, int]:
     first = queue.add(conv.id, "what is a lifetime?")
     queue.set_message(first.id, stored.id)
     queue.mark(first.id, "sending")
-    queue._db.execute("UPDATE queue SET owner_pid=999999 WHERE id=?", (first.id,))  # a process long gone
     queue.add(conv.id, "and a borrow?")
     batch = queue.add(None, "a batch prompt", batch_id="b-1")
+    queue._db.execute("UPDATE queue SET owner_pid=999999, owner_started='1'")  # all queued by a process long gone
     queue.close()
     return conv.id, batch.id
 

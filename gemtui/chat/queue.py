@@ -7,6 +7,7 @@ sending back in line, and the next gemtui resumes or reports them.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS queue (
     error TEXT,
     owner_pid INTEGER,
     message_id INTEGER,
+    owner_started TEXT,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -82,6 +84,10 @@ class QueueItem:
     created_at: float
     batch_id: str | None = None
     message_id: int | None = None  # the stored user message this item sends (set once it is stored)
+    # The process that will send it (pid + its start time): another live gemtui's prompts are not this
+    # one's to offer, send or cancel. None: nobody's, for the next gemtui to take.
+    owner_pid: int | None = None
+    owner_started: str | None = None
 
 
 class QueueError(Exception):
@@ -101,8 +107,20 @@ def _v2_batches(db: sqlite3.Connection) -> None:
     db.execute(_BATCH_SCHEMA)
 
 
-QUEUE_VERSION = 2
-MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = ((1, _v1_message_id), (2, _v2_batches))
+def _v3_owner_started(db: sqlite3.Connection) -> None:
+    """A row's owner is a pid and that process's start time, as a batch's is: a reused pid (common in
+    containers) is not mistaken for the gemtui that queued the row."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(queue)")}
+    if "owner_started" not in columns:
+        db.execute("ALTER TABLE queue ADD COLUMN owner_started TEXT")
+
+
+QUEUE_VERSION = 3
+MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
+    (1, _v1_message_id),
+    (2, _v2_batches),
+    (3, _v3_owner_started),
+)
 SCHEMA = Schema(
     label="queue file",
     script=_SCHEMA,
@@ -123,6 +141,7 @@ SCHEMA = Schema(
                 "model",
                 "error",
                 "owner_pid",
+                "owner_started",
                 "message_id",
                 "created_at",
                 "updated_at",
@@ -186,9 +205,9 @@ class RequestQueue:
         with self._store.transaction():
             (top,) = self._db.execute("SELECT COALESCE(MAX(position), 0) FROM queue").fetchone()
             cursor = self._db.execute(
-                "INSERT INTO queue(position, conversation_id, batch_id, prompt, preference, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (top + 1, conversation_id, batch_id, prompt, preference, now, now),
+                "INSERT INTO queue(position, conversation_id, batch_id, prompt, preference, owner_pid, owner_started,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (top + 1, conversation_id, batch_id, prompt, preference, *_this_process(), now, now),
             )
         item = self.get(int(cursor.lastrowid or 0))
         assert item is not None
@@ -207,12 +226,36 @@ class RequestQueue:
         model: str | None = None,
         error: str | None = None,
     ) -> None:
-        owner = os.getpid() if state == "sending" else None
+        owner = _this_process() if state in WAITING_STATES else (None, None)
         self._db.execute(
             "UPDATE queue SET state=?, eta=?, reason=?, model=COALESCE(?, model), error=?, owner_pid=?,"
-            " updated_at=? WHERE id=?",
-            (state, eta, _scrubbed(reason), model, _scrubbed(error), owner, self._clock(), item_id),
+            " owner_started=?, updated_at=? WHERE id=?",
+            (state, eta, _scrubbed(reason), model, _scrubbed(error), *owner, self._clock(), item_id),
         )
+
+    def claim(self, item_id: int) -> bool:
+        """Make a waiting item this process's to send, unless another live gemtui holds it (True: ours)."""
+        item = self.get(item_id)
+        if item is None or item.state != "queued":
+            return False
+        if self.mine(item):
+            return True
+        cursor = self._db.execute(
+            "UPDATE queue SET owner_pid=?, owner_started=?, updated_at=? WHERE id=? AND state='queued'"
+            " AND owner_pid IS NULL",
+            (*_this_process(), self._clock(), item_id),
+        )
+        return cursor.rowcount == 1
+
+    @staticmethod
+    def mine(item: QueueItem) -> bool:
+        """Queued or being sent by this very process."""
+        return (item.owner_pid, item.owner_started) == _this_process()
+
+    @staticmethod
+    def ours_or_nobodys(item: QueueItem) -> bool:
+        """This process may send it: its own, or left by a gemtui that is gone (recover() cleared the owner)."""
+        return item.owner_pid is None or RequestQueue.mine(item)
 
     def quarantine(self, item_id: int, error: str) -> None:
         """Set aside an item that cannot be shown or sent, with why: a bad row must not come back at every
@@ -235,8 +278,12 @@ class RequestQueue:
         )
 
     def cancel(self, item_id: int) -> bool:
+        """Cancel a waiting item of this process, or one nobody holds; never another running gemtui's."""
+        pid, started = _this_process()
         cursor = self._db.execute(
-            "UPDATE queue SET state='cancelled', updated_at=? WHERE id=? AND state='queued'", (self._clock(), item_id)
+            "UPDATE queue SET state='cancelled', owner_pid=NULL, owner_started=NULL, updated_at=? WHERE id=?"
+            " AND state='queued' AND (owner_pid IS NULL OR (owner_pid=? AND owner_started IS ?))",
+            (self._clock(), item_id, pid, started),
         )
         return cursor.rowcount == 1
 
@@ -276,13 +323,21 @@ class RequestQueue:
 
     def recover(self) -> list[QueueItem]:
         """Put back in line what a process that is gone left `sending`; returns everything still waiting."""
-        rows = self._db.execute("SELECT id, owner_pid FROM queue WHERE state='sending'").fetchall()
+        rows = self._db.execute(
+            "SELECT id, state, owner_pid, owner_started FROM queue WHERE state IN ('queued','sending')"
+            " AND owner_pid IS NOT NULL"
+        ).fetchall()
         for row in rows:
-            if not _alive(row["owner_pid"]):
+            if owner_alive(row["owner_pid"], row["owner_started"]):
+                continue  # a gemtui still running (another, or this one): its prompts stay its own
+            if row["state"] == "sending":
                 self._db.execute(
-                    "UPDATE queue SET state='queued', owner_pid=NULL, reason=?, updated_at=? WHERE id=?",
+                    "UPDATE queue SET state='queued', owner_pid=NULL, owner_started=NULL, reason=?, updated_at=?"
+                    " WHERE id=?",
                     ("resumed after gemtui stopped while sending", self._clock(), row["id"]),
                 )
+            else:
+                self._db.execute("UPDATE queue SET owner_pid=NULL, owner_started=NULL WHERE id=?", (row["id"],))
         self.purge_finished()
         return self.items()
 
@@ -367,8 +422,7 @@ class RequestQueue:
         if item.batch_id is not None:
             return self.batch_running(item.batch_id) is None
         if item.state == "sending":
-            row = self._db.execute("SELECT owner_pid FROM queue WHERE id=?", (item.id,)).fetchone()
-            return not (row and _alive(row["owner_pid"]))
+            return not owner_alive(item.owner_pid, item.owner_started)
         return False
 
     def cancel_waiting(self, item_id: int) -> bool:
@@ -381,7 +435,7 @@ class RequestQueue:
         if item.state == "sending" and not self.orphaned(item):
             return False
         cursor = self._db.execute(
-            "UPDATE queue SET state='cancelled', owner_pid=NULL, reason=?, updated_at=? WHERE id=?"
+            "UPDATE queue SET state='cancelled', owner_pid=NULL, owner_started=NULL, reason=?, updated_at=? WHERE id=?"
             " AND state IN ('queued','sending')",
             ("cancelled with gemtui queue --cancel", self._clock(), item_id),
         )
@@ -454,22 +508,21 @@ class _Statements:
         return self._store.conn.executemany(sql, rows)
 
 
-def _alive(pid: int | None) -> bool:
-    # recover() runs before this process sends anything, so its own pid there is a leftover from a
-    # dead process whose pid was reused (common in containers).
-    if not pid or pid == os.getpid():
-        return False
-    return _alive_pid(pid)
-
-
 def _alive_pid(pid: int) -> bool:
+    """A process with this pid exists and has not exited: a zombie (killed, not yet reaped by its parent)
+    passes kill(pid, 0) but will send nothing more."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True  # no /proc: kill(pid, 0) is all there is to go on
+    fields = stat.rpartition(")")[2].split()
+    return not (fields and fields[0] == "Z")
 
 
 def _item(row: sqlite3.Row) -> QueueItem:
@@ -486,7 +539,20 @@ def _item(row: sqlite3.Row) -> QueueItem:
         created_at=row["created_at"],
         batch_id=row["batch_id"],
         message_id=row["message_id"],
+        owner_pid=row["owner_pid"],
+        owner_started=row["owner_started"],
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _started(pid: int) -> str | None:
+    return process_started(pid)
+
+
+def _this_process() -> tuple[int, str | None]:
+    """(pid, start time) of this process, as rows record their owner."""
+    pid = os.getpid()
+    return pid, _started(pid)
 
 
 def _scrubbed(text: str | None) -> str | None:

@@ -69,8 +69,8 @@ async def offer_waiting(ctx: SlashContext) -> None:
     here = 0
     groups: dict[int, list[QueueItem]] = {}
     for item in queue.items(("queued",)):
-        if item.batch_id is not None or item.conversation_id is None:
-            continue
+        if item.batch_id is not None or item.conversation_id is None or item.owner_pid is not None:
+            continue  # a batch's, or another running gemtui's (recover() cleared the owners that are gone)
         if item.conversation_id == ctx.conv_id:
             here += 1
         elif store.get(item.conversation_id) is None:

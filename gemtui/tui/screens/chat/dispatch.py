@@ -85,13 +85,19 @@ class Dispatcher(TurnConsumer):
         self.pump()
 
     def waiting_here(self) -> list[QueueItem]:
-        """Queued items of this conversation typed here (headless batches are not ours to send)."""
+        """Queued items of this conversation this app may send: its own, or left by a gemtui that is gone
+        (headless batches, and another running gemtui's prompts, are not ours to send)."""
         from gemtui.tui.quarantine import sound_queue_items
 
         screen = self.screen
+        queue = screen.queue
         return sound_queue_items(
             screen,
-            [i for i in screen.queue.items(("queued",)) if i.batch_id is None and i.conversation_id == screen.conv_id],
+            [
+                i
+                for i in queue.items(("queued",))
+                if i.batch_id is None and i.conversation_id == screen.conv_id and queue.ours_or_nobodys(i)
+            ],
         )
 
     def pump(self) -> None:
@@ -101,7 +107,7 @@ class Dispatcher(TurnConsumer):
             return
         if screen.conv_id is None:
             return
-        items = self.waiting_here()
+        items = [i for i in self.waiting_here() if screen.queue.claim(i.id)][:1]  # taken by one gemtui only
         if not items:
             screen.set_status("")
             return
@@ -380,7 +386,7 @@ class Dispatcher(TurnConsumer):
         queue = self.screen.queue
         if queue is None:
             return []
-        return [i for i in queue.items(("queued",)) if i.batch_id is None]
+        return [i for i in queue.items(("queued",)) if i.batch_id is None and queue.mine(i)]
 
     def settle_for_exit(self, *, keep: bool, reason: str) -> None:
         """Before the app stops (quit or crash), synchronously: the queue and the stored conversation
