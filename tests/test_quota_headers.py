@@ -61,3 +61,30 @@ def test_too_few_tokens_left_for_a_like_request_blocks_tpm(engine):
     engine.on_rate_headers("p", LINK, facts, 800)
     refused = engine.check("p", LINK, RequestCost(800))
     assert not refused.granted and "TPM" in refused.reason and refused.wait_s == pytest.approx(20, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("x-ratelimit-reset-requests", "1e12"),
+        ("x-ratelimit-reset-requests", "99999h"),
+        ("x-ratelimit-remaining-requests", "inf"),
+        ("x-ratelimit-remaining-requests", "18446744073709551616"),
+        ("x-ratelimit-limit-tokens", "1e300"),
+    ],
+)
+def test_a_nonsense_header_is_ignored_and_the_ledger_stays_readable(engine, name, value):
+    """A reset of 1e12 s was booked as a block in the year 33715, after which every read of the ledger
+    failed ('year 33715 is out of range'); 'inf' raised out of the answer's own stream."""
+    facts = parse_headers({**headers(remaining_requests=0), name: value})
+    engine.on_rate_headers("p", LINK, facts, 10)
+    engine.gauges("p", [LINK])  # readable afterwards
+    assert facts.reset_s.get("rpm", 0) <= 7 * 86400 and all(v <= 10**15 for v in facts.remaining.values())
+
+
+def test_retry_after_ms_is_read_in_milliseconds_and_nonsense_is_dropped():
+    from gemtui.providers.openai_compat import retry_after_s
+
+    assert retry_after_s({"retry-after-ms": "3600000"}) == 3600.0  # an hour, not a nonsense week
+    assert retry_after_s({"retry-after-ms": "1e15"}) is None
+    assert retry_after_s({"retry-after-ms": "1e15", "retry-after": "30"}) == 30.0

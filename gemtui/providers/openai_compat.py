@@ -9,6 +9,7 @@ when the first client is built, so start-up never pays for it.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -18,7 +19,7 @@ from gemtui.gemini.errors import Failure, FailureKind, classify
 from gemtui.gemini.ratelimit import parse_retry_after
 from gemtui.generation import GenerationSettings
 from gemtui.providers.base import LimitsListener
-from gemtui.quota.headers import parse_duration, parse_headers
+from gemtui.quota.headers import MAX_RESET_S, parse_headers
 from gemtui.quota.signals import QuotaHit, Violation
 from gemtui.turns import StreamChunk, Turn, Usage
 
@@ -170,9 +171,12 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
     lower = {str(k).lower(): str(v) for k, v in headers.items()}
     ms = lower.get("retry-after-ms")
     if ms is not None:
-        seconds = parse_duration(ms)
-        if seconds is not None:
-            return seconds / 1000
+        try:
+            seconds = float(ms.strip()) / 1000
+        except ValueError:
+            seconds = math.nan
+        if math.isfinite(seconds) and 0 <= seconds <= MAX_RESET_S:  # beyond a week: nonsense, not a wait
+            return seconds
     return parse_retry_after(lower.get("retry-after"), lower.get("date"))
 
 

@@ -19,6 +19,10 @@ MARK = "hdr:"  # a learned-limit row `hdr:<dim>` marks that dimension's learned 
 # The header names' dimensions, in the engine's terms: both windows are read as per-minute limits.
 _DIMENSIONS = {"requests": "rpm", "tokens": "tpm"}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+# Beyond these a header is taken as nonsense, not a fact: a reset a week away (Retry-After's own cap) or a
+# count no server keeps. Kept, a reset in the year 33715 broke every later read of the ledger.
+MAX_RESET_S = 7 * 86400.0
+MAX_COUNT = 10**15
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,13 @@ def parse_duration(text: str | None) -> float | None:
     except ValueError:
         pass
     else:
-        return value if math.isfinite(value) and value >= 0 else None
+        return value if math.isfinite(value) and 0 <= value <= MAX_RESET_S else None
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         return None
     scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    return sum(float(n) * scale[u] for n, u in parts)
+    total = sum(float(n) * scale[u] for n, u in parts)
+    return total if total <= MAX_RESET_S else None
 
 
 def parse_headers(headers: Mapping[str, str]) -> HeaderFacts:
@@ -76,9 +81,9 @@ def _int(text: str | None) -> int | None:
         return None
     try:
         value = int(float(text.strip()))
-    except ValueError:
+    except (ValueError, OverflowError):  # "inf" is a float, not a count
         return None
-    return value if value >= 0 else None
+    return value if 0 <= value <= MAX_COUNT else None
 
 
 def spent(facts: HeaderFacts, dim: str, last_cost: int) -> bool:
