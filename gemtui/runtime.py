@@ -49,6 +49,15 @@ class Runtime:
             self._client = client_for(self)
         return self._client
 
+    @property
+    def cache_scope(self) -> str:
+        """Which server answers, for the response cache's key: the API and a digest of the endpoint (a
+        relay's URL may hold a token). An answer kept from one server is never served for another."""
+        import hashlib
+
+        where = hashlib.sha256((self.endpoint or "default").encode("utf-8")).hexdigest()[:16]
+        return f"{self.api}@{where}"
+
     def target(self) -> Target:
         return Target(self.engine, self.client, self.project, self.profile_name, self.secrets)
 

@@ -324,3 +324,18 @@ async def test_a_route_reserved_before_the_cache_was_asked_is_given_back(emulato
     await runner.run(Outgoing("kept already", Routing("auto"), request=request, first_decision=decision), shown)
     assert isinstance(shown.events[-1], CachedFinished)
     assert used_rpm(engine) == 1 and server(emulator, PRO)["accepted"] == 1, "released: nothing was sent"
+
+
+def test_an_answer_kept_from_one_server_is_never_served_for_another(emulator, key, capsys):
+    """The key named the model but not the server: the demo emulator's answer was served for a real
+    endpoint's question, and an OpenAI-compatible server's for another's."""
+    question = "which server am I talking to? [[tokens=8]]"
+    assert main(["ask", "--demo", "--model", "flash", "--cache", question]) == 0
+    capsys.readouterr()
+    base = ["ask", "--endpoint", emulator.base_url, "--model", "flash", "--cache", question]
+    assert main(base) == 0
+    assert "cached" not in capsys.readouterr().err, "another server: asked, not served from the cache"
+    assert main(base) == 0
+    assert "cached: answered from the response cache" in capsys.readouterr().err  # the same server: served
+    sent = sum(project.get(FLASH, {}).get("accepted", 0) for project in emulator.counters().values())
+    assert sent == 1

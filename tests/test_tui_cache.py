@@ -92,14 +92,15 @@ async def test_cache_off_sends_every_question(emulator, emulator_clock):
 
 async def test_a_long_wait_offers_the_kept_answer_in_a_dialog(emulator, emulator_clock):
     question = "asked before, while the cache was on"
-    kept = ResponseCache(response_cache_file())
-    key = cache_key("gemini", PRO, [Turn("user", question)], None, {"max_output_tokens": None, "generation": {}})
-    kept.put(key, "gemini", PRO, "the kept answer", Usage(input_tokens=9, output_tokens=3))
-    kept.close()
     clock = GatedClock(emulator_clock)  # waits never end by themselves: only the dialog moves on
     app = make_app(emulator, clock, model="pro")
     async with app.run_test(size=(120, 40)) as pilot:
         chat = await ready(pilot)
+        scope = app.runtime.cache_scope  # answers are kept per server
+        kept = ResponseCache(response_cache_file())
+        key = cache_key(scope, PRO, [Turn("user", question)], None, {"max_output_tokens": None, "generation": {}})
+        kept.put(key, scope, PRO, "the kept answer", Usage(input_tokens=9, output_tokens=3))
+        kept.close()
         fill(app.runtime, PRO, 5)  # Pro's minute is used up: the prompt would wait about a minute
         await submit(pilot, question)
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))

@@ -164,6 +164,7 @@ async def run_batch(
     indices: list[int] | None = None,
     cache: CacheUse | None = None,
     images_dir: Path | None = None,
+    cache_scope: str = "gemini",
 ) -> BatchProgress:
     """Send every prompt; call `on_result` as each finishes. Returns the final progress counts.
 
@@ -177,7 +178,7 @@ async def run_batch(
     items = queue.add_many(prompts, batch_id=batch_id)
     places = indices if indices is not None else range(len(items))
     run = _BatchRun(
-        Wire(engine, project, lambda: client, secrets),
+        Wire(engine, project, lambda: client, secrets, cache_scope=cache_scope),
         queue,
         batch_id,
         make_request,
@@ -304,7 +305,10 @@ class _BatchRun:
         if self.cache is None or not self.cache.enabled:
             return False
         try:
-            return self.cache.lookup(request, candidates(request.preference)[1], touch=False) is not None
+            found = self.cache.lookup(
+                request, candidates(request.preference)[1], touch=False, provider=self.wire.cache_scope
+            )
+            return found is not None
         except Exception:  # the runner asks again and sends it if the cache cannot say
             logging.getLogger(__name__).exception("could not read the response cache")
             return False
@@ -313,7 +317,7 @@ class _BatchRun:
         """What tells two prompts of this batch apart for the cache (None: no cache in use)."""
         if self.cache is None or not self.cache.enabled:
             return None
-        return request_key(self.cache.provider, candidates(request.preference)[0], request)
+        return request_key(self.wire.cache_scope, candidates(request.preference)[0], request)
 
     def _start(self, index: int, item: QueueItem, request: Request, decision: Decision | None) -> None:
         progress = self.progress

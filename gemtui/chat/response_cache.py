@@ -317,25 +317,33 @@ class CacheUse:
             self._cache = None
 
     def lookup(
-        self, request: Request, models: Iterable[str], *, create: bool = True, touch: bool = True
+        self,
+        request: Request,
+        models: Iterable[str],
+        *,
+        create: bool = True,
+        touch: bool = True,
+        provider: str | None = None,
     ) -> CachedAnswer | None:
-        """The first of `models` (in routing order) that has answered this very request."""
+        """The first of `models` (in routing order) that has answered this very request on `provider` (the
+        server: `Runtime.cache_scope`)."""
         cache = self.open(create)
         if cache is None:
             return None
         for model in models:
-            hit = cache.get(request_key(self.provider, model, request), touch=touch)
+            hit = cache.get(request_key(provider or self.provider, model, request), touch=touch)
             if hit is not None:
                 return hit
         return None
 
-    def keep(self, request: Request, event: Finished) -> None:
-        """Store a fresh, complete answer under the request as sent to the model that gave it."""
+    def keep(self, request: Request, event: Finished, *, provider: str | None = None) -> None:
+        """Store a fresh, complete answer under the request as sent to the model that gave it, on `provider`."""
         if is_cached(event) or not is_complete(event):
             return
         cache = self.open()
         assert cache is not None
-        cache.put(request_key(self.provider, event.model, request), self.provider, event.model, event.text, event.usage)
+        scope = provider or self.provider
+        cache.put(request_key(scope, event.model, request), scope, event.model, event.text, event.usage)
         self.stored += 1
 
     def clear(self) -> int:

@@ -90,11 +90,19 @@ class Wire:
     client: Callable[[], SdkClient]
     secrets: tuple[str, ...] = ()
     backup: Callable[[], Target | None] = lambda: None
+    cache_scope: str = "gemini"  # the server, for the response cache's key (`Runtime.cache_scope`)
 
     @classmethod
     def of(cls, runtime: ComposedRuntime) -> Wire:
         """A composed runtime (`gemtui.runtime.Runtime`) as the runner's wire."""
-        return cls(runtime.engine, runtime.project, lambda: runtime.client, runtime.secrets, runtime.backup_target)
+        return cls(
+            runtime.engine,
+            runtime.project,
+            lambda: runtime.client,
+            runtime.secrets,
+            runtime.backup_target,
+            getattr(runtime, "cache_scope", "gemini"),
+        )
 
 
 @dataclass
@@ -362,7 +370,11 @@ class TurnRunner:
         """This very request's answer in the cache, for the models it may be routed to (None on any
         trouble with the cache file: the request is then sent, as without a cache)."""
         try:
-            return self.cache.lookup(request, candidates(request.preference)[1], create=create) if self.cache else None
+            if self.cache is None:
+                return None
+            return self.cache.lookup(
+                request, candidates(request.preference)[1], create=create, provider=self.wire.cache_scope
+            )
         except Exception:
             logger.exception("could not read the response cache")
             return None
@@ -395,7 +407,7 @@ class TurnRunner:
         if self.cache is None or not self.cache.enabled:
             return
         try:
-            self.cache.keep(request, event)
+            self.cache.keep(request, event, provider=self.wire.cache_scope)
         except Exception:
             logger.exception("could not store the answer in the response cache")
 

@@ -334,6 +334,7 @@ def _send(args, config, plan: BatchPlan, todo: list[int], queue, out, build_requ
                 secrets=runtime.secrets,
                 cache=cache,
                 images_dir=Path(args.out_dir) if getattr(args, "out_dir", None) else None,
+                cache_scope=runtime.cache_scope,
             )
         )
     finally:
