@@ -33,6 +33,22 @@ def test_ask_api_openai_streams_the_answer_with_the_env_key(gemtui, emulator, mo
     assert emulator.openai_counters()["served"] == 1
 
 
+def test_a_stream_that_ends_without_its_finish_reason_is_a_cut_not_a_cached_answer(gemtui, emulator, monkeypatch):
+    """A clean close before the chunk naming why the answer ended printed the text, exit 0, and the
+    response cache kept it as a whole answer."""
+    monkeypatch.setenv("OPENAI_API_KEY", "key-c")
+    emulator.set_openai_limits(ends_without_finish=True)
+    ask = ("ask", "--api", "openai", "--endpoint", emulator.openai_base_url, "--model", "deepseek-chat", "--cache")
+    code = gemtui(*ask, "a long answer [[tokens=60]]")
+    printed = gemtui.outputs[-1][1]
+    assert code == exitcodes.EXIT_SERVER, printed
+    assert "ended before the answer was finished; the partial answer is kept" in printed
+    emulator.set_openai_limits(ends_without_finish=False)
+    assert gemtui(*ask, "a long answer [[tokens=60]]") == exitcodes.EXIT_OK
+    assert "cached" not in gemtui.outputs[-1][1], "the cut answer was not kept"
+    assert emulator.openai_counters()["served"] == 2
+
+
 def test_ask_api_openai_without_a_key_or_model_says_so_in_one_line(gemtui, emulator, monkeypatch):
     code = gemtui("ask", "--api", "openai", "--endpoint", emulator.openai_base_url, "--model", "deepseek-chat", "hi")
     assert code == exitcodes.EXIT_AUTH and "OPENAI_API_KEY" in gemtui.outputs[-1][1]

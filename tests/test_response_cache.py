@@ -105,7 +105,8 @@ def test_only_complete_answers_are_worth_keeping():
         values = dict(model="m", text="answer", usage=None, latency_s=1.0, finish_reason="STOP") | kwargs
         return Finished(**values)
 
-    assert is_complete(finished()) and is_complete(finished(finish_reason=None))
+    assert is_complete(finished()) and is_complete(finished(finish_reason="stop"))
+    assert not is_complete(finished(finish_reason=None)), "no reason given: it may have been cut"
     assert not is_complete(finished(finish_reason="MAX_TOKENS"))
     assert not is_complete(finished(finish_reason="SAFETY"))
     assert not is_complete(finished(text=""))

@@ -37,7 +37,7 @@ CACHE_VERSION = 1
 MAX_MB_DEFAULT = 64
 TTL_DAYS_DEFAULT = 30
 _ROW_OVERHEAD = 200  # bytes a row costs beyond its text and key (columns, index entry), for the size cap
-COMPLETE_REASONS = (None, "", "STOP", "stop")  # finish reasons of an answer that was not cut
+COMPLETE_REASONS = ("STOP", "stop")  # an answer that names no reason for ending may have been cut: not kept
 
 # Request fields that say how to route a request, not what its answer is: left out of the key.
 _ROUTING_FIELDS = frozenset(

@@ -50,6 +50,9 @@ class OpenAISide:
     served: int = 0
     refused: int = 0
     usage_in_streams: bool = True  # False: play an older server that refuses `stream_options` (400)
+    # True: streams close cleanly after the text without the chunk that names a finish reason (a proxy
+    # that dropped the end of an answer)
+    ends_without_finish: bool = False
     received: list[dict] = field(default_factory=list)  # what each chat request asked for (tests read it)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -60,12 +63,15 @@ class OpenAISide:
         window_s: float | None = None,
         models: list[str] | None = None,
         usage_in_streams: bool | None = None,
+        ends_without_finish: bool | None = None,
     ) -> None:
-        """Change limits (`None`: no limit; a negative number too), the window, the model list, or whether
-        `stream_options` is understood."""
+        """Change limits (`None`: no limit; a negative number too), the window, the model list, whether
+        `stream_options` is understood, or whether streams end without their finish reason."""
         with self.lock:
             if usage_in_streams is not None:
                 self.usage_in_streams = bool(usage_in_streams)
+            if ends_without_finish is not None:
+                self.ends_without_finish = bool(ends_without_finish)
             if requests != "keep":
                 self.limits.requests = None if requests is None or int(requests) < 0 else int(requests)
             if tokens != "keep":
@@ -326,6 +332,8 @@ def build_routes(state) -> tuple:
                 if i:
                     await asyncio.sleep(state.real_delay(count_text(piece) / state.tokens_per_s))
                 yield chunk({"content": piece}, None)
+            if side.ends_without_finish:
+                return
             yield chunk({}, finish)
             if with_usage:
                 yield {

@@ -237,11 +237,18 @@ class Emulator:
         window_s: float | None = None,
         models: list[str] | None = None,
         usage_in_streams: bool | None = None,
+        ends_without_finish: bool | None = None,
     ) -> None:
         """The OpenAI-compatible side's per-key limits (None or negative: no limit), window and models;
-        `usage_in_streams=False` plays a server that refuses `stream_options` with a 400."""
+        `usage_in_streams=False` plays a server that refuses `stream_options` with a 400;
+        `ends_without_finish=True` one whose streams close before the chunk naming the finish reason."""
         self.state.openai.configure(
-            requests=requests, tokens=tokens, window_s=window_s, models=models, usage_in_streams=usage_in_streams
+            requests=requests,
+            tokens=tokens,
+            window_s=window_s,
+            models=models,
+            usage_in_streams=usage_in_streams,
+            ends_without_finish=ends_without_finish,
         )
 
     def openai_counters(self) -> dict:

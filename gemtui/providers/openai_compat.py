@@ -24,6 +24,12 @@ from gemtui.quota.signals import QuotaHit, Violation
 from gemtui.turns import StreamChunk, Turn, Usage
 
 DEFAULT_TIMEOUT_S = 120.0
+
+
+class IncompleteStream(Exception):
+    """A stream that closed without a finish reason: the answer is cut, whatever the connection said."""
+
+
 _DIMENSION_OF = {"requests": "rpm", "tokens": "tpm"}
 
 
@@ -90,11 +96,16 @@ class OpenAICompatProvider:
             raise
         _tell(on_limits, raw.headers)
         stream = raw.parse()
+        finished = False
         try:
             async for event in stream:
-                yield to_chunk(event)
+                chunk = to_chunk(event)
+                finished = finished or bool(chunk.finish_reason)
+                yield chunk
         finally:
             await stream.close()
+        if not finished:  # every complete answer names why it ended; a clean close without one is a cut
+            raise IncompleteStream("the stream ended before the server said the answer was finished")
 
     async def _create(self, kwargs: dict[str, Any]) -> Any:
         """The streamed request; a server too old for `stream_options` (a 400 naming it, which it did not
@@ -133,6 +144,9 @@ class OpenAICompatProvider:
         import openai
 
         where = mask_url(self.base_url)
+        if isinstance(exc, IncompleteStream):
+            kept = "; the partial answer is kept" if streaming_started else " (nothing of it had arrived)"
+            return Failure("stream_cut", f"{where}: the answer stream ended before the answer was finished{kept}")
         if isinstance(exc, openai.APITimeoutError):
             if streaming_started:
                 return Failure("stream_cut", "the answer stream was cut before it finished; the partial answer is kept")
