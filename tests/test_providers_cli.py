@@ -49,6 +49,21 @@ def test_a_stream_that_ends_without_its_finish_reason_is_a_cut_not_a_cached_answ
     assert emulator.openai_counters()["served"] == 2
 
 
+def test_an_openai_endpoints_query_token_goes_on_every_request(gemtui, emulator, monkeypatch):
+    """`…/v1?token=…` reached the server as `/v1/?token=…chat/completions`: the SDK appends its paths to
+    the base URL as text. The relay here wants its token as a query parameter on every request."""
+    from urllib.parse import urlsplit
+
+    monkeypatch.setenv("OPENAI_API_KEY", "key-c")
+    emulator.set_relay(prefix="/gw/acc-QTOKEN9", query="token=q1-SECRET")
+    side = urlsplit(emulator.openai_base_url).path
+    endpoint = f"{emulator.base_url}/gw/acc-QTOKEN9{side}?token=q1-SECRET"
+    code = gemtui("ask", "--api", "openai", "--endpoint", endpoint, "--model", "deepseek-chat", "hi [[tokens=10]]")
+    assert code == exitcodes.EXIT_OK, gemtui.outputs[-1][1]
+    assert emulator.openai_counters()["served"] == 1
+    assert "q1-SECRET" not in gemtui.outputs[-1][1]
+
+
 def test_ask_api_openai_without_a_key_or_model_says_so_in_one_line(gemtui, emulator, monkeypatch):
     code = gemtui("ask", "--api", "openai", "--endpoint", emulator.openai_base_url, "--model", "deepseek-chat", "hi")
     assert code == exitcodes.EXIT_AUTH and "OPENAI_API_KEY" in gemtui.outputs[-1][1]

@@ -13,6 +13,7 @@ import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from gemtui.errors import mask_url, one_line, scrub
 from gemtui.gemini.errors import Failure, FailureKind, classify
@@ -62,9 +63,13 @@ class OpenAICompatProvider:
             from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
             http_client = DefaultAsyncHttpxClient(proxy=self._proxy) if self._proxy else None
+            # A relay's `?token=…` goes on every request as a query parameter: the SDK appends paths to
+            # its base URL as text, which put `chat/completions` after the query.
+            parts = urlsplit(self.base_url)
             self._client = AsyncOpenAI(
                 api_key=self._api_key or "none",
-                base_url=self.base_url,
+                base_url=urlunsplit(parts._replace(query="", fragment="")),
+                default_query=dict(parse_qsl(parts.query, keep_blank_values=True)) or None,
                 default_headers=self._headers or None,
                 max_retries=0,
                 timeout=self._timeout_s,
