@@ -91,3 +91,23 @@ def test_a_route_that_is_not_a_list_of_names_is_refused_in_one_line(route):
     paths.config_file().write_text(f"[routing]\nroute = {route}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"\[routing\] route must list model names"):
         load_config()
+
+
+def test_a_connection_dropped_after_connecting_counts_and_one_never_made_does_not():
+    """Every connection error before the first chunk was 'cannot reach' and released, although a server
+    that read the request and then hung up may have counted it."""
+    import httpx2
+
+    provider = OpenAICompatProvider("key", "http://127.0.0.1:9/v1")
+    request = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+
+    def failed(cause: Exception) -> openai.APIConnectionError:
+        try:
+            raise openai.APIConnectionError(request=request) from cause
+        except openai.APIConnectionError as exc:
+            return exc
+
+    dropped = provider.classify(failed(httpx2.RemoteProtocolError("Server disconnected without sending a response.")))
+    assert dropped.kind == "server" and "closed the connection" in dropped.message
+    refused = provider.classify(failed(httpx2.ConnectError("[Errno 111] Connection refused")))
+    assert refused.kind == "unreachable"

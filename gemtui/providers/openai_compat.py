@@ -159,13 +159,30 @@ class OpenAICompatProvider:
         if isinstance(exc, openai.APIConnectionError):
             if streaming_started:
                 return Failure("stream_cut", "the answer stream was cut before it finished; the partial answer is kept")
-            return Failure("unreachable", f"cannot reach {where}: {one_line(exc.__cause__ or exc, secrets)}")
+            cause = exc.__cause__ or exc
+            if not _never_left(exc):  # connected, then dropped: the server had the request and may count it
+                return Failure("server", f"{where} closed the connection before answering: {one_line(cause, secrets)}")
+            return Failure("unreachable", f"cannot reach {where}: {one_line(cause, secrets)}")
         if isinstance(exc, openai.APIStatusError):
             return _status_failure(exc, where, secrets)
         if isinstance(exc, openai.APIError):  # an error event inside a stream
             kind: FailureKind = "stream_cut" if streaming_started else "server"
             return Failure(kind, f"{where} reported an error: {one_line(exc, secrets)}")
         return classify(exc, secrets=secrets, streaming_started=streaming_started)
+
+
+# The HTTP client's errors that come before a request's bytes leave (no connection was made).
+_CONNECT_ERRORS = ("ConnectError", "ConnectTimeout", "ProxyError", "UnsupportedProtocol")
+
+
+def _never_left(exc: BaseException) -> bool:
+    """Whether the connection error behind `exc` happened while connecting, so nothing was sent."""
+    seen: BaseException | None = exc.__cause__ or exc.__context__
+    while seen is not None:
+        if any(cls.__name__ in _CONNECT_ERRORS for cls in type(seen).__mro__):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _tell(listener: LimitsListener | None, headers: Any) -> None:
