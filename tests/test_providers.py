@@ -111,3 +111,23 @@ def test_a_connection_dropped_after_connecting_counts_and_one_never_made_does_no
     assert dropped.kind == "server" and "closed the connection" in dropped.message
     refused = provider.classify(failed(httpx2.ConnectError("[Errno 111] Connection refused")))
     assert refused.kind == "unreachable"
+
+
+def test_an_account_without_credit_is_said_once_not_retried_as_a_busy_server():
+    """OpenAI's 429 `insufficient_quota` went down the capacity path: retried with backoff, a breaker
+    opened, until the timeout, for a balance that waiting cannot refill."""
+    import httpx2
+
+    provider = OpenAICompatProvider("key", "http://127.0.0.1:9/v1")
+    request = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    body = {
+        "error": {
+            "message": "You exceeded your current quota.",
+            "type": "insufficient_quota",
+            "code": "insufficient_quota",
+        }
+    }
+    response = httpx2.Response(429, json=body, request=request)
+    failure = provider.classify(openai.RateLimitError("Error code: 429", response=response, body=body))
+    assert failure.kind == "auth" and not failure.transient
+    assert "no quota left (insufficient_quota): You exceeded your current quota." in failure.message

@@ -231,7 +231,11 @@ def _status_failure(exc: Any, where: str, secrets: tuple[str, ...]) -> Failure:
         delay = retry_after_s(headers)
         facts = parse_headers(headers)
         dim = _DIMENSION_OF.get(kind) or next((d for d, left in facts.remaining.items() if left <= 0), None)
-        if code == "insufficient_quota" or dim is None:
+        if code == "insufficient_quota":  # the account's credit, not a window: waiting will not bring it back
+            return Failure(
+                "auth", f"{where}: the account behind this key has no quota left (insufficient_quota): {said}", status
+            )
+        if dim is None:
             hit = QuotaHit((), delay)
             return Failure("capacity", f"{where} refused the request (429): {said}", status, hit, delay)
         hit = QuotaHit((Violation(dim, limit=facts.limits.get(dim)),), delay)  # type: ignore[arg-type]
