@@ -261,3 +261,31 @@ def test_rediss_urls_speak_tls_and_messages_never_show_credentials():
     assert client.connection_pool.connection_class is SSLConnection
     assert client.connection_pool.connection_kwargs["password"] == "pw"
     assert shown_url("rediss://user:secret@ledger.example:6380/2") == "rediss://ledger.example:6380/2"
+
+
+@pytest.mark.parametrize("policy", ["local", "stop"])
+def test_a_redis_whose_keys_gemtui_cannot_read_follows_the_unreachable_policy(tmp_path, policy):
+    """A key of another type or shape (another version's layout, another program's) raised WRONGTYPE or a
+    KeyError out of every command (exit 1, a cryptic line) whatever `on_unreachable` said."""
+    import redis
+
+    from gemtui import storage
+
+    heard: list[str] = []
+    stop_listening = storage.add_listener(heard.append)
+    server = start_redis(tmp_path / "redis")
+    try:
+        redis.Redis.from_url(server.url).rpush("gemtui:{p}:m:gemini-2.5-pro:live", "not a gemtui window")
+        team = RedisLedger(connect(server.url, password=None, timeout_s=2.0), "p", owner="m")
+        ledger = FallbackLedger(team, lambda: SqliteLedger(tmp_path / "local.sqlite3"), policy=policy, where=server.url)
+        engine = QuotaEngine(ledger, clock=SystemClock(), tier="free")
+        if policy == "stop":
+            with pytest.raises(LedgerUnreachable, match="unusable .*WRONGTYPE.* stopping"):
+                engine.try_reserve("p", "pro")
+            return
+        assert engine.try_reserve("p", "pro").granted  # counted on this machine instead
+        assert not ledger.team and len(heard) == 1
+        assert "unusable (its keys hold data this gemtui cannot read" in heard[0] and "WRONGTYPE" in heard[0]
+    finally:
+        stop_listening()
+        stop_redis(server)

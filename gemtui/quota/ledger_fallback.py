@@ -28,15 +28,24 @@ class LedgerUnreachable(Exception):
 
 
 def unreachable_errors() -> tuple[type[BaseException], ...]:
-    """What an unreachable Redis raises: connection and timeout errors (and the OS errors under them)."""
+    """What a team ledger that cannot be used raises: connection and timeout errors (and the OS errors
+    under them), and a Redis whose keys hold what this gemtui cannot read (another version's layout, a
+    key of the wrong type: WRONGTYPE, or values of another shape)."""
     from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import ResponseError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    return (RedisConnectionError, RedisTimeoutError, OSError)
+    return (RedisConnectionError, RedisTimeoutError, OSError, ResponseError, KeyError, TypeError, ValueError)
 
 
 def unreachable_line(where: str, exc: BaseException | None) -> str:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
     reason = f": {one_line(exc)}" if exc is not None and str(exc) else ""  # a server's words: masked
+    if exc is not None and not isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
+        what = "unusable (its keys hold data this gemtui cannot read; another version's, or not gemtui's)"
+        return f"team ledger {where} {what}{reason}".splitlines()[0]
     return f"team ledger {where} unreachable{reason}".splitlines()[0]
 
 
