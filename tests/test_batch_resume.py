@@ -57,6 +57,14 @@ def test_reading_back_an_output_counts_only_this_batchs_answers_to_these_prompts
     assert out.read_text(encoding="utf-8") == "\n".join(lines) + "\n", "the torn tail cut, the rest untouched"
     assert scan_output(tmp_path / "missing.jsonl", "b1", digests, repair=True).lines == 0
 
+    # a whole line that only lacks its newline (written by hand, or by another program) is not torn: kept,
+    # and given its newline so the next answer starts a line of its own (it was cut away as "unfinished")
+    mine = json.dumps({"note": "mine"})
+    out.write_text("\n".join(lines) + "\n" + mine, encoding="utf-8")
+    found = scan_output(out, "b1", digests, repair=True)
+    assert found.torn_bytes == 0 and found.answered == {0}
+    assert out.read_text(encoding="utf-8") == "\n".join(lines) + "\n" + mine + "\n"
+
 
 def test_an_owner_is_a_pid_and_its_start_time_so_a_reused_pid_is_not_the_owner():
     started = process_started(os.getpid())

@@ -56,14 +56,24 @@ class ExistingOutput:
 def scan_output(path: Path, batch_id: str, digests: dict[int, str], *, repair: bool) -> ExistingOutput:
     """Read `path` (JSONL from earlier runs) for the answers of `batch_id`.
 
-    A last line without its newline was cut by a kill: it is never an answer, and with `repair` it is
-    truncated away so the rerun's line for that prompt starts on a line of its own."""
+    A last line without its newline that is not whole JSON was cut by a kill: it is never an answer, and
+    with `repair` it is truncated away so the rerun's line for that prompt starts on a line of its own. A
+    whole JSON line that only lacks its newline (someone else's, written by hand) is kept, and with
+    `repair` given its newline."""
     found = ExistingOutput()
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return found
     complete = data.rfind(b"\n") + 1
+    tail = data[complete:]
+    if tail.strip() and _whole_json(tail):
+        if repair:
+            with open(path, "ab") as handle:
+                handle.write(b"\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        data, complete = data + b"\n", len(data) + 1
     found.torn_bytes = len(data) - complete
     if found.torn_bytes and repair:
         with open(path, "r+b") as handle:
@@ -85,6 +95,14 @@ def scan_output(path: Path, batch_id: str, digests: dict[int, str], *, repair: b
         if isinstance(index, int) and digests.get(index) == record.get("prompt_sha"):
             (found.failed if record.get("error") else found.answered).add(index)
     return found
+
+
+def _whole_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
 
 
 class LineWriter:
