@@ -131,3 +131,22 @@ def test_an_account_without_credit_is_said_once_not_retried_as_a_busy_server():
     failure = provider.classify(openai.RateLimitError("Error code: 429", response=response, body=body))
     assert failure.kind == "auth" and not failure.transient
     assert "no quota left (insufficient_quota): You exceeded your current quota." in failure.message
+
+
+@pytest.mark.parametrize(
+    "body, said",
+    [
+        ({"detail": "Not authenticated"}, "Not authenticated"),
+        ({"error": "key revoked"}, "key revoked"),
+        ("upstream says no", "upstream says no"),
+    ],
+)
+def test_a_servers_own_words_are_kept_whatever_shape_its_error_body_has(body, said):
+    """Only OpenAI's {"error": {"message": …}} was read; other servers' reasons became 'Error code: 401'."""
+    import httpx2
+
+    provider = OpenAICompatProvider("key", "http://127.0.0.1:9/v1")
+    request = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    response = httpx2.Response(401, request=request)
+    failure = provider.classify(openai.AuthenticationError("Error code: 401", response=response, body=body))
+    assert failure.kind == "auth" and failure.message.endswith(f"(401): {said}")

@@ -197,9 +197,16 @@ def _error_fields(exc: Any) -> tuple[str, str, str]:
     """(message, type, code) of an OpenAI-style error body, "" where absent."""
     body = getattr(exc, "body", None)
     error = body.get("error", body) if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return str(getattr(exc, "message", "") or ""), "", ""
-    return (str(error.get("message") or ""), str(error.get("type") or ""), str(error.get("code") or ""))
+    if isinstance(error, dict) and any(error.get(k) for k in ("message", "type", "code")):
+        return (str(error.get("message") or ""), str(error.get("type") or ""), str(error.get("code") or ""))
+    # What other servers put in an error body: {"error": "text"}, FastAPI's {"detail": "text"}, plain text
+    if isinstance(body, dict):
+        said = next((body[k] for k in ("error", "detail", "message") if isinstance(body.get(k), str)), "")
+        if said:
+            return said, "", ""
+    if isinstance(body, str) and body.strip():
+        return body, "", ""
+    return str(getattr(exc, "message", "") or ""), "", ""
 
 
 def retry_after_s(headers: Mapping[str, str]) -> float | None:
@@ -244,6 +251,8 @@ def _status_failure(exc: Any, where: str, secrets: tuple[str, ...]) -> Failure:
         return Failure("auth", f"{where} refused the key ({status}): {said}", status)
     if status == 404:
         return Failure("not_found", f"{where} has no such model or path (404): {said}", status)
+    if status == 408:  # the server gave up waiting for us: worth another try, like a 5xx
+        return Failure("server", f"{where} timed out the request (408): {said}", status)
     if status in (400, 409, 413, 422):
         return Failure("bad_request", f"{where} rejected the request ({status}): {said}", status)
     if status == 503:
