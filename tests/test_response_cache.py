@@ -204,7 +204,7 @@ def test_on_or_off_flag_beats_config_beats_the_default():
 def test_while_off_a_missing_file_is_not_created_to_look_into(tmp_path):
     path = tmp_path / "responses.sqlite3"
     use = CacheUse(lambda: ResponseCache(path), enabled=False, path=path)
-    assert use.lookup(request(), ["m"], create=False) is None
+    assert use.lookup(request(), ["m"], create=False, provider="gemini") is None
     assert not path.exists()
 
 

@@ -275,14 +275,12 @@ class CacheUse:
         *,
         enabled: bool,
         offer: bool = True,
-        provider: str = "gemini",
         path: Path | None = None,
     ) -> None:
         self._opener = opener
         self._cache: ResponseCache | None = None
         self.enabled = enabled
         self.offer = offer
-        self.provider = provider
         self.path = path
         self.hits = 0
         self.stored = 0
@@ -321,9 +319,9 @@ class CacheUse:
         request: Request,
         models: Iterable[str],
         *,
+        provider: str,
         create: bool = True,
         touch: bool = True,
-        provider: str | None = None,
     ) -> CachedAnswer | None:
         """The first of `models` (in routing order) that has answered this very request on `provider` (the
         server: `Runtime.cache_scope`)."""
@@ -331,19 +329,18 @@ class CacheUse:
         if cache is None:
             return None
         for model in models:
-            hit = cache.get(request_key(provider or self.provider, model, request), touch=touch)
+            hit = cache.get(request_key(provider, model, request), touch=touch)
             if hit is not None:
                 return hit
         return None
 
-    def keep(self, request: Request, event: Finished, *, provider: str | None = None) -> None:
+    def keep(self, request: Request, event: Finished, *, provider: str) -> None:
         """Store a fresh, complete answer under the request as sent to the model that gave it, on `provider`."""
         if is_cached(event) or not is_complete(event):
             return
         cache = self.open()
         assert cache is not None
-        scope = provider or self.provider
-        cache.put(request_key(scope, event.model, request), scope, event.model, event.text, event.usage)
+        cache.put(request_key(provider, event.model, request), provider, event.model, event.text, event.usage)
         self.stored += 1
 
     def clear(self) -> int:
