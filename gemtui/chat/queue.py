@@ -488,7 +488,7 @@ def owner_alive(pid: int | None, started: str | None) -> bool:
     if not pid:
         return False
     if pid == os.getpid():
-        return started is not None and started == process_started(pid)
+        return started is not None and (pid, started) == _this_process()
     if not _alive_pid(pid):
         return False
     now_started = process_started(pid)

@@ -107,13 +107,13 @@ class Dispatcher(TurnConsumer):
             return
         if screen.conv_id is None:
             return
-        items = [i for i in self.waiting_here() if screen.queue.claim(i.id)][:1]  # taken by one gemtui only
-        if not items:
+        head = next((i for i in self.waiting_here() if screen.queue.claim(i.id)), None)  # one gemtui takes it
+        if head is None:
             screen.set_status("")
             return
-        self.item, self.view = items[0], None
+        self.item, self.view = head, None
         self.runner = TurnRunner(Wire.of(screen.runtime), screen.queue, cache=screen.app.response_cache)
-        screen.chat_task.start(screen, self._process(items[0]))
+        screen.chat_task.start(screen, self._process(head))
 
     @property
     def routed(self) -> bool:
