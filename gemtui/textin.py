@@ -14,12 +14,21 @@ class BadText(ValueError):
     """Input that is not valid UTF-8; the message names where and the byte offset."""
 
 
+def _surrogate_index(text: str) -> int | None:
+    """Where the first lone surrogate is (an undecodable byte, or a JSON `\\udcff` escape), or None."""
+    return next((index for index, ch in enumerate(text) if 0xD800 <= ord(ch) <= 0xDFFF), None)
+
+
 def _first_bad_offset(text: str) -> int | None:
     """Byte offset (in the original bytes) of the first undecodable byte, or None if all is well."""
-    for index, ch in enumerate(text):
-        if 0xD800 <= ord(ch) <= 0xDFFF:
-            return len(text[:index].encode("utf-8", "surrogateescape"))
-    return None
+    index = _surrogate_index(text)
+    return None if index is None else len(text[:index].encode("utf-8", "surrogateescape"))
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate as an escape a user can find (`\\udcff`), or None: such text is not UTF-8."""
+    index = _surrogate_index(text)
+    return None if index is None else f"\\u{ord(text[index]):04x}"
 
 
 def check_arguments(argv: Sequence[str]) -> None:

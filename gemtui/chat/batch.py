@@ -27,6 +27,7 @@ from gemtui.errors import one_line, scrub
 from gemtui.quota.clock import Clock
 from gemtui.quota.engine import QuotaEngine
 from gemtui.quota.forecast import admission_times
+from gemtui.textin import lone_surrogate
 from gemtui.turns import Turn
 
 
@@ -55,7 +56,7 @@ def read_prompts(path: Path) -> list[str]:
             prompt = record.get("prompt") if isinstance(record, dict) else None
             if not isinstance(prompt, str) or not prompt.strip():
                 raise BatchFileError(f'{path}:{number}: a JSON line needs a non-empty "prompt" string')
-            lone = _first_surrogate(prompt)  # "\udcff" is valid JSON, but no UTF-8 text can carry it
+            lone = lone_surrogate(prompt)  # "\udcff" is valid JSON, but no UTF-8 text can carry it
             if lone is not None:
                 raise BatchFileError(f"{path}:{number}: the prompt holds {lone}, half of a character, not text")
             prompts.append(prompt)
@@ -64,12 +65,6 @@ def read_prompts(path: Path) -> list[str]:
     if not prompts:
         raise BatchFileError(f"batch file {path} has no prompts")
     return prompts
-
-
-def _first_surrogate(text: str) -> str | None:
-    """A lone surrogate escape (`\\udcff`) as the user wrote it, or None: JSON allows them, UTF-8 not."""
-    found = next((ch for ch in text if "\ud800" <= ch <= "\udfff"), None)
-    return None if found is None else f"\\u{ord(found):04x}"
 
 
 @dataclass
@@ -248,6 +243,11 @@ class _BatchRun:
             self.progress.finish_at = None
         self.on_progress(self.progress)
 
+    @property
+    def more_to_send(self) -> bool:
+        """Prompts wait in line and the output still takes results (a full disk stops the sending)."""
+        return bool(self.line) and self.progress.output_error is None
+
     async def tick(self, tick_s: float | None) -> None:
         while True:
             await asyncio.sleep(tick_s or 1.0)
@@ -256,10 +256,10 @@ class _BatchRun:
     async def dispatch(self) -> None:
         """Start what may go; sleep until a prompt finishes or the head of the line may go."""
         progress = self.progress
-        while (self.line and self.progress.output_error is None) or self.running:
+        while self.more_to_send or self.running:
             self._start_admitted()
             self.report()
-            if (not self.line or self.progress.output_error is not None) and not self.running:
+            if not self.more_to_send and not self.running:
                 break
             self.wake.clear()
             timeout = None
@@ -270,7 +270,7 @@ class _BatchRun:
     def _start_admitted(self) -> None:
         """The head of the line, routed and started while the engine admits it now (FIFO: a wait stops it)."""
         progress, engine = self.progress, self.wire.engine
-        while self.line and len(self.running) < self.concurrency and progress.output_error is None:
+        while self.more_to_send and len(self.running) < self.concurrency:
             index, item = self.line[0]
             request = self.make_request(item.prompt)
             if self._in_cache(request):  # answered from the cache by its runner: nothing to route or reserve
