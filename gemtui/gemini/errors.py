@@ -239,14 +239,19 @@ def classify(exc: BaseException, *, secrets: tuple[str, ...] = (), streaming_sta
     return failure if message == failure.message else replace(failure, message=message)
 
 
+def stream_cut(streaming_started: bool, how: str = "was cut before it finished", where: str = "") -> Failure:
+    """An answer stream that broke; whether any of the answer came (and is kept) is said, every wire alike."""
+    kept = "; the partial answer is kept" if streaming_started else " (nothing of it had arrived)"
+    return Failure("stream_cut", f"{where}{': ' if where else ''}the answer stream {how}{kept}")
+
+
 def _classify(exc: BaseException, secrets: tuple[str, ...], streaming_started: bool) -> Failure:
     from_sdk = type(exc).__module__.startswith("google.genai")
     if from_sdk and hasattr(exc, "code") and hasattr(exc, "details"):
         return _api_failure(exc, secrets)
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & set(_CUT) or (streaming_started and names & set(_TIMEOUT)):
-        kept = "; the partial answer is kept" if streaming_started else " (nothing of it had arrived)"
-        return Failure("stream_cut", f"the answer stream was cut before it finished{kept}")
+        return stream_cut(streaming_started)
     if names & set(_UNREACHABLE):
         target = mask_url(url) if (url := _request_url(exc)) else "the endpoint"
         via = _proxy_note(exc)

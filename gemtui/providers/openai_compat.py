@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from gemtui.errors import mask_url, one_line, scrub
-from gemtui.gemini.errors import Failure, FailureKind, classify
+from gemtui.gemini.errors import Failure, FailureKind, classify, stream_cut
 from gemtui.gemini.ratelimit import parse_retry_after
 from gemtui.generation import GenerationSettings
 from gemtui.providers.base import LimitsListener
@@ -150,15 +150,14 @@ class OpenAICompatProvider:
 
         where = mask_url(self.base_url)
         if isinstance(exc, IncompleteStream):
-            kept = "; the partial answer is kept" if streaming_started else " (nothing of it had arrived)"
-            return Failure("stream_cut", f"{where}: the answer stream ended before the answer was finished{kept}")
+            return stream_cut(streaming_started, "ended before the answer was finished", where)
         if isinstance(exc, openai.APITimeoutError):
             if streaming_started:
-                return Failure("stream_cut", "the answer stream was cut before it finished; the partial answer is kept")
+                return stream_cut(streaming_started)
             return Failure("server", f"{where} did not answer in time")
         if isinstance(exc, openai.APIConnectionError):
             if streaming_started:
-                return Failure("stream_cut", "the answer stream was cut before it finished; the partial answer is kept")
+                return stream_cut(streaming_started)
             cause = exc.__cause__ or exc
             if not _never_left(exc):  # connected, then dropped: the server had the request and may count it
                 return Failure("server", f"{where} closed the connection before answering: {one_line(cause, secrets)}")
